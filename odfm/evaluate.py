@@ -11,7 +11,7 @@ __all__ = ['embed', 'euclidean_dist', 'rank_keys', 'reference_metrics', 'ReidMet
 
 # %% ../nbs/07_evaluate.ipynb #bfe92afa
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
