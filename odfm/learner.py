@@ -8,7 +8,7 @@ Docs: https://odfm-dev.github.io/odfm/learner.html.md"""
 __all__ = ['sgd_recipe', 'StepLR', 'reid_learner', 'atomic_save', 'ResumeCheckpoint', 'load_resume_state', 'fit_resumable',
            'AtomicSaveModel']
 
-# %% ../nbs/06_learner.ipynb #29352127
+# %% ../nbs/06_learner.ipynb #c369c8a4
 import os, torch
 from functools import partial
 from pathlib import Path
@@ -23,12 +23,12 @@ from fastai.callback.tracker import SaveModelCallback
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 
-# %% ../nbs/06_learner.ipynb #eb5e1fbd
+# %% ../nbs/06_learner.ipynb #b3572885
 def sgd_recipe(mom:float=0.9): # momentum of SGD
     "An `opt_func` for `Learner`: PyTorch's SGD with momentum and L2 weight decay, wrapped for fastai"
     return partial(OptimWrapper, opt=torch.optim.SGD, momentum=mom)
 
-# %% ../nbs/06_learner.ipynb #274b5db7
+# %% ../nbs/06_learner.ipynb #9b890fd1
 class StepLR(Callback):
     "Set learning rates `lrs` (one per parameter group) times `gamma` every `step` epochs"
     order = 1
@@ -39,7 +39,7 @@ class StepLR(Callback):
     def lrs_at(self, epoch:int): return [lr * self.gamma**(epoch // self.step) for lr in self.lrs]
     def before_epoch(self): self.opt.set_hyper('lr', self.lrs_at(self.epoch))
 
-# %% ../nbs/06_learner.ipynb #807ae003
+# %% ../nbs/06_learner.ipynb #53cea4cb
 def _default_splitter(model):
     from odfm.model import reid_splitter
     return reid_splitter(model)
@@ -59,7 +59,7 @@ def reid_learner(dls, # `DataLoaders` of (image, label)
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=sgd_recipe(mom), lr=lrs[0], wd=wd,
                    splitter=splitter or _default_splitter, metrics=accuracy, cbs=[StepLR(lrs, step, gamma), *L(cbs)], **kwargs)
 
-# %% ../nbs/06_learner.ipynb #103c6f1c
+# %% ../nbs/06_learner.ipynb #c298fc13
 def atomic_save(obj, path:Path): # object for `torch.save`; destination
     "`torch.save` to a temporary file beside `path`, then rename it over `path`"
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +68,7 @@ def atomic_save(obj, path:Path): # object for `torch.save`; destination
     os.replace(tmp, path)
     return path
 
-# %% ../nbs/06_learner.ipynb #890877c2
+# %% ../nbs/06_learner.ipynb #bffbdff2
 class ResumeCheckpoint(Callback):
     "After each epoch, save model, optimiser and epoch count to `path`, atomically"
     order = 60
@@ -80,7 +80,7 @@ class ResumeCheckpoint(Callback):
         atomic_save(dict(model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(),
                          epochs_done=self.epoch+1, n_epoch=self.n_epoch), self.path)
 
-# %% ../nbs/06_learner.ipynb #f8721176
+# %% ../nbs/06_learner.ipynb #dc6069d3
 def load_resume_state(learn:Learner, path:Path)->int: # learner to restore; checkpoint written by `ResumeCheckpoint`
     "Restore model and optimiser from `path`; return the number of finished epochs"
     state = torch.load(path, map_location='cpu', weights_only=False)
@@ -101,7 +101,7 @@ def fit_resumable(learn:Learner, # learner to train
     if done < n_epoch: learn.fit(n_epoch, start_epoch=done, cbs=ResumeCheckpoint(ckpt), **kwargs)
     return learn
 
-# %% ../nbs/06_learner.ipynb #f5343f27
+# %% ../nbs/06_learner.ipynb #9597e2d2
 class AtomicSaveModel(SaveModelCallback):
     "`SaveModelCallback` whose saves are written to a temporary name and renamed into place"
     def _save(self, name):
