@@ -10,14 +10,13 @@ __all__ = ['sampling_methods', 'check_window', 'candidate_boxes', 'default_windo
            'impact_table', 'load_impacts', 'resolve_window', 'mine_impacts', 'candidate_choices', 'sample_occlusions',
            'mark_sampled', 'impact_map', 'impact_entropy']
 
-# %% ../nbs/05_occlusion.ipynb #b1708c1c
+# %% ../nbs/05_occlusion.ipynb #b4db5491
 import hashlib, json, os
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch.utils.data import DataLoader, Dataset
-from fastprogress.fastprogress import progress_bar
 
-# %% ../nbs/05_occlusion.ipynb #52d011d0
+# %% ../nbs/05_occlusion.ipynb #21e8ba5d
 def check_window(h:int, # image height H
                  w:int, # image width W
                  d:int, # side of the square mask
@@ -29,7 +28,7 @@ def check_window(h:int, # image height H
             raise ValueError(f"occlusion window: {name} must be a positive integer, got {v!r}")
     if d > min(h, w): raise ValueError(f"occlusion window: d={d} is larger than the {h}x{w} image (H x W)")
 
-# %% ../nbs/05_occlusion.ipynb #feb8138b
+# %% ../nbs/05_occlusion.ipynb #d5b58562
 def candidate_boxes(h:int, # image height H
                     w:int, # image width W
                     d:int, # side of the square mask
@@ -42,14 +41,14 @@ def candidate_boxes(h:int, # image height H
     x0, y0 = x0.flatten(), y0.flatten()
     return torch.stack([x0, y0, x0+d, y0+d], 1)
 
-# %% ../nbs/05_occlusion.ipynb #2d80c90f
+# %% ../nbs/05_occlusion.ipynb #5a6f5187
 def default_window(h:int, # image height H
                    w:int): # image width W
     "Default (d, sw, sh): a quarter of the shorter side, stride half of it"
     d = max(1, min(h, w) // 4)
     return d, max(1, d // 2), max(1, d // 2)
 
-# %% ../nbs/05_occlusion.ipynb #7a44d9d2
+# %% ../nbs/05_occlusion.ipynb #c5cc55de
 def box_masks(boxes:torch.Tensor, # [S,4] boxes (x0,y0,x1,y1), exclusive ends
               h:int, # image height H
               w:int): # image width W
@@ -58,7 +57,7 @@ def box_masks(boxes:torch.Tensor, # [S,4] boxes (x0,y0,x1,y1), exclusive ends
     x0, y0, x1, y1 = boxes.T[..., None, None]
     return ((ys >= y0) & (ys < y1) & (xs >= x0) & (xs < x1))[:,None]
 
-# %% ../nbs/05_occlusion.ipynb #158b29c4
+# %% ../nbs/05_occlusion.ipynb #7580e242
 def occlude(xb:torch.Tensor, # images [B,C,H,W] (normalised)
             masks:torch.Tensor, # boolean masks [M,1,H,W]
             fill=0.): # value of occluded pixels in the normalised tensor: a scalar or one per channel
@@ -67,7 +66,7 @@ def occlude(xb:torch.Tensor, # images [B,C,H,W] (normalised)
     if fill.ndim == 1: fill = fill[:,None,None]
     return torch.where(masks[None], fill, xb[:,None])
 
-# %% ../nbs/05_occlusion.ipynb #2f1acd99
+# %% ../nbs/05_occlusion.ipynb #71dcfb47
 def impact_values(p:torch.Tensor, # [N] true-class probability on each original image
                   p_l:torch.Tensor): # [N,S] true-class probability with candidate l occluded
     "Eqs. 4–5: impacts p̃ [N,S] and their per-image normalisation p̄ [N,S] (uniform when all p̃ are 0)"
@@ -76,7 +75,7 @@ def impact_values(p:torch.Tensor, # [N] true-class probability on each original 
     p_bar = torch.where(total > 0, p_tilde / total.clamp_min(torch.finfo(p_tilde.dtype).tiny), 1 / p_l.shape[1])
     return p_tilde, p_bar
 
-# %% ../nbs/05_occlusion.ipynb #564ea605
+# %% ../nbs/05_occlusion.ipynb #3f1923f8
 def true_class_probs(model, # a classifier: `model.classify(x)`, else `model(x)`, gives logits
                      xb:torch.Tensor, # images [B,3,H,W]
                      labels:torch.Tensor): # true class of each image [B]
@@ -84,7 +83,7 @@ def true_class_probs(model, # a classifier: `model.classify(x)`, else `model(x)`
     logits = getattr(model, 'classify', model)(xb)
     return logits.float().softmax(-1).gather(1, labels[:,None])[:,0]
 
-# %% ../nbs/05_occlusion.ipynb #03ac85dd
+# %% ../nbs/05_occlusion.ipynb #7d73dda2
 def occlusion_probs(model, # a classifier (see `true_class_probs`)
                     xb:torch.Tensor, # images [B,3,H,W] (normalised)
                     labels:torch.Tensor, # true class of each image [B]
@@ -96,7 +95,7 @@ def occlusion_probs(model, # a classifier (see `true_class_probs`)
     probs = true_class_probs(model, occlude(xb, masks, fill).flatten(0, 1), labels.repeat_interleave(m)).view(n, m)
     return probs[:,0], probs[:,1:]
 
-# %% ../nbs/05_occlusion.ipynb #3ddc34ed
+# %% ../nbs/05_occlusion.ipynb #ec8c47ad
 def state_hash(model:torch.nn.Module): # the model whose weights identify a mining run
     "sha256 of a model's state dict: names, dtypes, shapes and bytes"
     h = hashlib.sha256()
@@ -105,12 +104,12 @@ def state_hash(model:torch.nn.Module): # the model whose weights identify a mini
         h.update(f'{k}|{t.dtype}|{tuple(t.shape)};'.encode()); h.update(t.view(torch.uint8).numpy())
     return h.hexdigest()
 
-# %% ../nbs/05_occlusion.ipynb #3bfbd881
+# %% ../nbs/05_occlusion.ipynb #56045c2b
 def records_hash(records:pd.DataFrame): # records with `path` and `label`
     "sha256 of the records' paths and labels, in order"
     return hashlib.sha256('\n'.join(f'{p}\t{l}' for p, l in zip(records['path'], records['label'])).encode()).hexdigest()
 
-# %% ../nbs/05_occlusion.ipynb #24671b29
+# %% ../nbs/05_occlusion.ipynb #3bb9b79c
 def mining_spec(model_id:str, # the scoring network's identity (`state_hash`, or a checkpoint hash)
                 records:pd.DataFrame, # the mined records
                 size:tuple, # (H, W) of the model input
@@ -127,7 +126,7 @@ def spec_key(spec:dict): # a `mining_spec`
     "A 16-hex-digit key of a mining spec"
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
-# %% ../nbs/05_occlusion.ipynb #4fed4fcb
+# %% ../nbs/05_occlusion.ipynb #d30b6ba4
 def _box_objects(boxes:torch.Tensor): # [S,4]
     "An object array of S tuples, to be shared by the rows of a long table"
     out = np.empty(len(boxes), dtype=object)
@@ -147,7 +146,7 @@ def impact_table(records:pd.DataFrame, # N records (`path`, `label`, ...)
                 p_l=p_l.float().flatten().numpy(), p_tilde=p_tilde.flatten().numpy(), p_bar=p_bar.flatten().numpy())
     return pd.concat([t.drop(columns=[c for c in cols if c in t]), pd.DataFrame(cols)], axis=1)
 
-# %% ../nbs/05_occlusion.ipynb #7a2be315
+# %% ../nbs/05_occlusion.ipynb #c55cac3e
 class _Images(Dataset):
     "Decoded images and their positions, for a `DataLoader` with a batch sampler"
     def __init__(self, paths, size, load_fn): self.paths, self.size, self.load_fn = paths, size, load_fn
@@ -159,7 +158,7 @@ def _default_load_fn(path, size):
     from odfm.data import load_image
     return load_image(path, size)
 
-# %% ../nbs/05_occlusion.ipynb #eeadd9ff
+# %% ../nbs/05_occlusion.ipynb #8b6dae43
 def _chunk_path(folder:Path, a:int, b:int): return folder/f'chunk-{a:09d}-{b:09d}.pt'
 
 def _plan(folder:Path, # the run's cache folder
@@ -171,7 +170,7 @@ def _plan(folder:Path, # the run's cache folder
     todo = [s for s in spans if not _chunk_path(folder, *s).exists()]
     return spans, [(s, list(range(i, min(i+nb, s[1])))) for s in todo for i in range(s[0], s[1], nb)]
 
-# %% ../nbs/05_occlusion.ipynb #adfea8c6
+# %% ../nbs/05_occlusion.ipynb #d96c139c
 def _atomic(path:Path, write): # `write(tmp_path)` writes the file
     "Write `path` through a temp file in the same folder and `os.replace`"
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
@@ -184,20 +183,23 @@ def _save_chunk(folder, span, parts):
     p, p_l = torch.cat([a for a, _ in parts]).cpu(), torch.cat([b for _, b in parts]).cpu()
     _atomic(_chunk_path(folder, *span), lambda f: torch.save(dict(start=span[0], stop=span[1], p=p, p_l=p_l), f))
 
-# %% ../nbs/05_occlusion.ipynb #c6a8c4e6
+# %% ../nbs/05_occlusion.ipynb #7e9d2b60
 def _mine_batches(model, records, folder, batches, masks, size, fill, load_fn, num_workers, amp, progress):
     "Score `batches` of images under every mask, saving each chunk when its last batch is done"
     dev = masks.device
-    labels = torch.as_tensor(records['label'].to_numpy(), dtype=torch.long)
+    labels = torch.tensor(records['label'].to_numpy(), dtype=torch.long)
     dl = DataLoader(_Images(list(records['path']), size, load_fn), batch_sampler=[b for _, b in batches],
                     num_workers=num_workers, pin_memory=dev.type == 'cuda')
+    if progress:
+        from fastprogress.fastprogress import progress_bar   # imported when used: it pulls in fasthtml
+        dl = progress_bar(dl, total=len(batches))
     parts = []
-    for (span, idx), (xb, _) in zip(batches, progress_bar(dl, total=len(batches), display=progress)):
+    for (span, idx), (xb, _) in zip(batches, dl):
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             parts.append(occlusion_probs(model, xb.to(dev, non_blocking=True), labels[idx].to(dev), masks, fill))
         if idx[-1] + 1 == span[1]: _save_chunk(folder, span, parts); parts = []
 
-# %% ../nbs/05_occlusion.ipynb #2f45643f
+# %% ../nbs/05_occlusion.ipynb #2c8d13f0
 def _finish(folder:Path, spans, records, boxes, spec):
     "Join the chunks into the final files, write `meta.json` last, remove the chunks"
     chunks = [torch.load(_chunk_path(folder, *s), weights_only=True) for s in spans]
@@ -214,7 +216,7 @@ def load_impacts(folder): # a complete `impacts-<key>` folder written by `mine_i
     t = torch.load(folder/'impacts.pt', weights_only=True)
     return impact_table(pd.read_pickle(folder/'records.pkl', compression=None), t['boxes'], t['p'], t['p_l'])
 
-# %% ../nbs/05_occlusion.ipynb #38e07dc7
+# %% ../nbs/05_occlusion.ipynb #828da77f
 def _check_records(records:pd.DataFrame):
     "Clear errors for records the miner cannot use"
     if len(records) == 0: raise ValueError("mine_impacts: no records to mine")
@@ -228,7 +230,7 @@ def _check_labels(records:pd.DataFrame, n_classes:int):
     if lab.min() < 0 or lab.max() >= n_classes:
         raise ValueError(f"mine_impacts: labels must lie in 0..{n_classes-1} (the model's classes), got {lab.min()}..{lab.max()}")
 
-# %% ../nbs/05_occlusion.ipynb #f08d90e9
+# %% ../nbs/05_occlusion.ipynb #61b5a68b
 def resolve_window(size:tuple, # (H, W) of the model input
                    d:int=None, # mask side; None: `default_window`
                    sw:int=None, # horizontal stride; None: d // 2
@@ -238,7 +240,7 @@ def resolve_window(size:tuple, # (H, W) of the model input
     sw = max(1, d // 2) if sw is None else sw
     return d, sw, sw if sh is None else sh
 
-# %% ../nbs/05_occlusion.ipynb #915476d0
+# %% ../nbs/05_occlusion.ipynb #8baefada
 def _mine(model, records, folder, boxes, spec, size, fill, bs, chunk, load_fn, num_workers, amp, progress):
     "Mine the missing chunks of `folder` in eval mode, then write the final table"
     dev = next((t.device for t in model.parameters()), torch.device('cpu'))
@@ -255,7 +257,7 @@ def _mine(model, records, folder, boxes, spec, size, fill, bs, chunk, load_fn, n
     _finish(folder, spans, records, boxes, spec)
     return load_impacts(folder)
 
-# %% ../nbs/05_occlusion.ipynb #c99a9c98
+# %% ../nbs/05_occlusion.ipynb #9911b92b
 def mine_impacts(model:torch.nn.Module, # classifier: `model.classify(x)`, else `model(x)`, gives logits
                  records:pd.DataFrame, # training records: `path`, `label` (+ `vid`, `camid`, ...)
                  cache_dir, # run/cache folder: results go in `cache_dir/impacts-<key>/` (never the dataset root)
@@ -284,7 +286,7 @@ def mine_impacts(model:torch.nn.Module, # classifier: `model.classify(x)`, else 
     return _mine(model, records, folder, boxes, spec, size, fill, bs, chunk, load_fn or _default_load_fn,
                  num_workers, amp, progress)
 
-# %% ../nbs/05_occlusion.ipynb #4e52f3c6
+# %% ../nbs/05_occlusion.ipynb #bd6bf466
 sampling_methods = ('impact', 'topk', 'uniform', 'none')
 
 def candidate_choices(p_bar:torch.Tensor, # [N,S] per-image distribution over candidates
@@ -303,7 +305,7 @@ def candidate_choices(p_bar:torch.Tensor, # [N,S] per-image distribution over ca
     w = torch.ones(n, s) if method == 'uniform' else p_bar.float().clamp_min(1e-12)
     return torch.multinomial(w, k, replacement=replace, generator=torch.Generator().manual_seed(seed))
 
-# %% ../nbs/05_occlusion.ipynb #3701f208
+# %% ../nbs/05_occlusion.ipynb #6a2f35f2
 _impact_cols = ['p', 'p_l', 'p_tilde', 'p_bar']
 
 def _n_candidates(table:pd.DataFrame):
@@ -330,7 +332,7 @@ def mark_sampled(table:pd.DataFrame, # an impact table
     "The impact table with a `sampled` column: how many copies each (image, candidate) got"
     return table.assign(sampled=np.bincount(occ.index.to_numpy(), minlength=len(table)))
 
-# %% ../nbs/05_occlusion.ipynb #0a5eeae2
+# %% ../nbs/05_occlusion.ipynb #f56d658d
 def impact_map(values:torch.Tensor, # one value per candidate: [S], or [N,S] for N images
                boxes:torch.Tensor, # [S,4] candidate boxes
                h:int, # image height H
@@ -340,7 +342,7 @@ def impact_map(values:torch.Tensor, # one value per candidate: [S], or [N,S] for
     tot, cnt = values @ m, m.sum(0)
     return torch.where(cnt > 0, tot / cnt.clamp_min(1), 0.).unflatten(-1, (h, w))
 
-# %% ../nbs/05_occlusion.ipynb #4aa9db4f
+# %% ../nbs/05_occlusion.ipynb #23610b62
 def impact_entropy(p_bar:torch.Tensor): # [N,S] per-image distributions over candidates
     "Entropy of each image's p̄ in nats [N] (0·log 0 = 0); at most log S"
     return -torch.special.xlogy(p_bar, p_bar).sum(-1)
