@@ -1,9 +1,9 @@
 """Occlusion-mining throughput against plain batched inference of the same model, measured in one run.
 
 Mining (`odfm.occlusion.mine_impacts`) decodes each image once from disk, builds its S occluded copies on the
-device and scores them with the clean image in forward passes of about `bs` images. It also saves chunks and
-assembles the table. The baseline is a plain `model(x)` loop over an in-memory tensor batch, for the same number
-of images as there are candidates (N·S). The ratio (candidates/s ÷ images/s) is the fraction of plain inference
+device and scores them with the clean image in forward passes of bs//(S+1)·(S+1) images. It also saves chunks and
+assembles the table. The baseline is a plain `model(x)` loop over an in-memory tensor batch of the same size, for
+as many images as there are candidates (N·S), made of the same decoded images. The ratio (candidates/s ÷ images/s) is the fraction of plain inference
 speed that mining keeps. The clean copy alone caps it at S/(S+1) (0.98 for S=49). Target: >= 0.9.
 
     python benchmarks/mining_speed.py                       # CPU default: resnet18, random init, 64x64, 49 candidates
@@ -35,9 +35,14 @@ def write_images(folder, n, n_classes, seed=0):
 def sync(dev):
     if dev.type == 'cuda': torch.cuda.synchronize()
 
-def time_plain(model, dev, size, total, bs, amp):
+def plain_batch(df, size, bs, dev):
+    "A batch of `bs` decoded images (the benchmark's own, repeated), contiguous NCHW as the miner's batches"
+    imgs = torch.stack([load_image(p, size) for p in df.path[:bs]])
+    return imgs.repeat(-(-bs // len(imgs)), 1, 1, 1)[:bs].to(dev)
+
+def time_plain(model, x, total, bs, amp):
     "Seconds for a plain model(x) loop over `total` images in batches of `bs` from an in-memory tensor"
-    x = torch.randn(bs, 3, *size, device=dev)  # contiguous NCHW, as the miner's occluded batches
+    dev = x.device
     sync(dev); t = time.perf_counter()
     with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
         for i in range(0, total, bs): model(x[:min(bs, total - i)])
@@ -69,18 +74,20 @@ def main():
     d, sw, sh = resolve_window(size, args.d, args.stride)
     s = len(candidate_boxes(*size, d, sw, sh))
     total = args.n_images * s
+    fb = max(1, args.bs // (s + 1)) * (s + 1)  # the miner's forward batch: whole images with their S+1 copies
     print(f"{args.arch} random init, {args.size}x{args.size}, device {dev}"
           f"{' (' + torch.cuda.get_device_name(dev) + ')' if dev.type == 'cuda' else ''}, threads {torch.get_num_threads()}, "
           f"amp {args.amp}, channels_last {args.channels_last}")
-    print(f"{args.n_images} images x S={s} candidates (d={d}, stride {sw}) = {total} scored images; bs {args.bs}")
+    print(f"{args.n_images} images x S={s} candidates (d={d}, stride {sw}) = {total} scored images; forward batches of {fb} for both")
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp)/'img').mkdir()
         df = write_images(Path(tmp)/'img', args.n_images, args.classes)
-        time_plain(model, dev, size, min(total, 2 * args.bs), args.bs, args.amp)  # warm-up
+        x = plain_batch(df, size, fb, dev)
+        time_plain(model, x, min(total, 2 * fb), fb, args.amp)  # warm-up
         time_mining(model, df.iloc[:2], Path(tmp)/'cache', size, args, 'warmup')
         plain, mining = [], []
         for r in range(args.repeats):  # interleaved, so a load change on a shared machine hits both
-            plain.append(time_plain(model, dev, size, total, args.bs, args.amp))
+            plain.append(time_plain(model, x, total, fb, args.amp))
             t, rows = time_mining(model, df, Path(tmp)/'cache', size, args, f'rep{r}')
             assert rows == total
             mining.append(t)
