@@ -10,13 +10,13 @@ __all__ = ['sampling_methods', 'check_window', 'candidate_boxes', 'default_windo
            'spec_key', 'impact_table', 'load_impacts', 'mine_impacts', 'candidate_choices', 'sample_occlusions',
            'add_occlusions', 'mark_sampled', 'impact_map', 'impact_entropy']
 
-# %% ../nbs/05_occlusion.ipynb #094aeba1
+# %% ../nbs/05_occlusion.ipynb #19f352a4
 import hashlib, json, numbers, os
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch.utils.data import DataLoader, Dataset
 
-# %% ../nbs/05_occlusion.ipynb #e3093ace
+# %% ../nbs/05_occlusion.ipynb #34536fa7
 def check_window(h:int, # image height H
                  w:int, # image width W
                  d:int, # side of the square mask
@@ -28,7 +28,7 @@ def check_window(h:int, # image height H
             raise ValueError(f"occlusion window: {name} must be a positive integer, got {v!r}")
     if d > min(h, w): raise ValueError(f"occlusion window: d={d} is larger than the {h}x{w} image (H x W)")
 
-# %% ../nbs/05_occlusion.ipynb #5c2653a3
+# %% ../nbs/05_occlusion.ipynb #c9edf0b9
 def candidate_boxes(h:int, # image height H
                     w:int, # image width W
                     d:int, # side of the square mask
@@ -41,14 +41,14 @@ def candidate_boxes(h:int, # image height H
     x0, y0 = x0.flatten(), y0.flatten()
     return torch.stack([x0, y0, x0+d, y0+d], 1)
 
-# %% ../nbs/05_occlusion.ipynb #cf4ce50a
+# %% ../nbs/05_occlusion.ipynb #fad4ab67
 def default_window(h:int, # image height H
                    w:int): # image width W
     "Default (d, sw, sh): a quarter of the shorter side, stride half of it"
     d = max(1, min(h, w) // 4)
     return d, max(1, d // 2), max(1, d // 2)
 
-# %% ../nbs/05_occlusion.ipynb #6e35aeba
+# %% ../nbs/05_occlusion.ipynb #3ea1efd7
 def resolve_window(size:tuple, # (H, W) of the model input
                    d:int=None, # mask side; None: `default_window`
                    sw:int=None, # horizontal stride; None: d // 2
@@ -58,7 +58,7 @@ def resolve_window(size:tuple, # (H, W) of the model input
     sw = max(1, d // 2) if sw is None else sw
     return d, sw, sw if sh is None else sh
 
-# %% ../nbs/05_occlusion.ipynb #225809da
+# %% ../nbs/05_occlusion.ipynb #bdd6cdf6
 def box_masks(boxes:torch.Tensor, # [S,4] boxes (x0,y0,x1,y1), exclusive ends
               h:int, # image height H
               w:int): # image width W
@@ -67,7 +67,7 @@ def box_masks(boxes:torch.Tensor, # [S,4] boxes (x0,y0,x1,y1), exclusive ends
     x0, y0, x1, y1 = boxes.T[..., None, None]
     return ((ys >= y0) & (ys < y1) & (xs >= x0) & (xs < x1))[:,None]
 
-# %% ../nbs/05_occlusion.ipynb #eece0d94
+# %% ../nbs/05_occlusion.ipynb #987d78a1
 def occlude(xb:torch.Tensor, # images [B,C,H,W] (normalised)
             masks:torch.Tensor, # boolean masks [M,1,H,W]
             fill=0.): # value of occluded pixels in the normalised tensor: a scalar or one per channel
@@ -76,7 +76,7 @@ def occlude(xb:torch.Tensor, # images [B,C,H,W] (normalised)
     if fill.ndim == 1: fill = fill[:,None,None]
     return torch.where(masks[None], fill, xb[:,None])
 
-# %% ../nbs/05_occlusion.ipynb #cd37d011
+# %% ../nbs/05_occlusion.ipynb #5544e7bd
 def impact_values(p:torch.Tensor, # [N] true-class probability on each original image
                   p_l:torch.Tensor): # [N,S] true-class probability with candidate l occluded
     "Eqs. 4–5: impacts p̃ [N,S] and their per-image normalisation p̄ [N,S] (uniform when all p̃ are 0)"
@@ -85,7 +85,7 @@ def impact_values(p:torch.Tensor, # [N] true-class probability on each original 
     p_bar = torch.where(total > 0, p_tilde / total.clamp_min(torch.finfo(p_tilde.dtype).tiny), 1 / p_l.shape[1])
     return p_tilde, p_bar
 
-# %% ../nbs/05_occlusion.ipynb #febc1a5d
+# %% ../nbs/05_occlusion.ipynb #800be23f
 def true_class_probs(model, # a classifier: `model.classify(x)`, else `model(x)`, gives logits
                      xb:torch.Tensor, # images [B,3,H,W]
                      labels:torch.Tensor): # true class of each image [B]
@@ -93,7 +93,7 @@ def true_class_probs(model, # a classifier: `model.classify(x)`, else `model(x)`
     logits = getattr(model, 'classify', model)(xb)
     return logits.float().softmax(-1).gather(1, labels[:,None])[:,0]
 
-# %% ../nbs/05_occlusion.ipynb #f439accd
+# %% ../nbs/05_occlusion.ipynb #d8fb170b
 def occlusion_probs(model, # a classifier (see `true_class_probs`)
                     xb:torch.Tensor, # images [B,3,H,W] (normalised)
                     labels:torch.Tensor, # true class of each image [B]
@@ -105,7 +105,7 @@ def occlusion_probs(model, # a classifier (see `true_class_probs`)
     probs = true_class_probs(model, occlude(xb, masks, fill).flatten(0, 1), labels.repeat_interleave(m)).view(n, m)
     return probs[:,0], probs[:,1:]
 
-# %% ../nbs/05_occlusion.ipynb #27c943ce
+# %% ../nbs/05_occlusion.ipynb #18a948e8
 def state_hash(model:torch.nn.Module): # the model whose weights identify a mining run
     "sha256 of a model's state dict: names, dtypes, shapes and bytes"
     h = hashlib.sha256()
@@ -114,12 +114,12 @@ def state_hash(model:torch.nn.Module): # the model whose weights identify a mini
         h.update(f'{k}|{t.dtype}|{tuple(t.shape)};'.encode()); h.update(t.view(torch.uint8).numpy())
     return h.hexdigest()
 
-# %% ../nbs/05_occlusion.ipynb #b92daf45
+# %% ../nbs/05_occlusion.ipynb #6ea15b01
 def records_hash(records:pd.DataFrame): # records with `path` and `label`
     "sha256 of the records' paths and labels, in order"
     return hashlib.sha256('\n'.join(f'{p}\t{l}' for p, l in zip(records['path'], records['label'])).encode()).hexdigest()
 
-# %% ../nbs/05_occlusion.ipynb #d9cdb734
+# %% ../nbs/05_occlusion.ipynb #f00b85d0
 def mining_spec(model_id:str, # the scoring network's identity (`state_hash`, or a checkpoint hash)
                 records:pd.DataFrame, # the mined records
                 size:tuple, # (H, W) of the model input
@@ -132,12 +132,12 @@ def mining_spec(model_id:str, # the scoring network's identity (`state_hash`, or
     return dict(version=1, model=model_id, records=records_hash(records), n=len(records), size=list(size),
                 d=int(d), sw=int(sw), sh=int(sh), fill=fill, amp=bool(amp), tag=tag)
 
-# %% ../nbs/05_occlusion.ipynb #cb9204d4
+# %% ../nbs/05_occlusion.ipynb #8006a798
 def spec_key(spec:dict): # a `mining_spec`
     "A 16-hex-digit key of a mining spec"
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
-# %% ../nbs/05_occlusion.ipynb #3c12c5e1
+# %% ../nbs/05_occlusion.ipynb #c2722614
 def _box_objects(boxes:torch.Tensor): # [S,4]
     "An object array of S tuples, to be shared by the rows of a long table"
     out = np.empty(len(boxes), dtype=object)
@@ -157,7 +157,7 @@ def impact_table(records:pd.DataFrame, # N records (`path`, `label`, ...)
                 p_l=p_l.float().flatten().numpy(), p_tilde=p_tilde.flatten().numpy(), p_bar=p_bar.flatten().numpy())
     return pd.concat([t.drop(columns=[c for c in cols if c in t]), pd.DataFrame(cols)], axis=1)
 
-# %% ../nbs/05_occlusion.ipynb #834b2daa
+# %% ../nbs/05_occlusion.ipynb #7531f0cc
 class _Images(Dataset):
     "Decoded images and their positions, for a `DataLoader` with a batch sampler"
     def __init__(self, paths, size, load_fn): self.paths, self.size, self.load_fn = paths, size, load_fn
@@ -169,7 +169,7 @@ def _default_load_fn(path, size):
     from odfm.data import load_image
     return load_image(path, size)
 
-# %% ../nbs/05_occlusion.ipynb #cc1d80e1
+# %% ../nbs/05_occlusion.ipynb #c72354f4
 def _chunk_path(folder:Path, a:int, b:int): return folder/f'chunk-{a:09d}-{b:09d}.pt'
 
 def _plan(folder:Path, # the run's cache folder
@@ -181,7 +181,7 @@ def _plan(folder:Path, # the run's cache folder
     todo = [s for s in spans if not _chunk_path(folder, *s).exists()]
     return spans, [(s, list(range(i, min(i+nb, s[1])))) for s in todo for i in range(s[0], s[1], nb)]
 
-# %% ../nbs/05_occlusion.ipynb #17e62860
+# %% ../nbs/05_occlusion.ipynb #93f244b6
 def _atomic(path:Path, write): # `write(tmp_path)` writes the file
     "Write `path` through a temp file in the same folder and `os.replace`"
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
@@ -194,7 +194,7 @@ def _save_chunk(folder, span, parts):
     p, p_l = torch.cat([a for a, _ in parts]).cpu(), torch.cat([b for _, b in parts]).cpu()
     _atomic(_chunk_path(folder, *span), lambda f: torch.save(dict(start=span[0], stop=span[1], p=p, p_l=p_l), f))
 
-# %% ../nbs/05_occlusion.ipynb #b6f63fdf
+# %% ../nbs/05_occlusion.ipynb #a8a4b810
 def _mine_batches(model, records, folder, batches, masks, size, fill, load_fn, num_workers, amp, progress):
     "Score `batches` of images under every mask, saving each chunk when its last batch is done"
     dev = masks.device
@@ -211,7 +211,7 @@ def _mine_batches(model, records, folder, batches, masks, size, fill, load_fn, n
             parts.append(occlusion_probs(model, xb.to(dev, non_blocking=True), labels[idx].to(dev), masks, fill))
         if idx[-1] + 1 == span[1]: _save_chunk(folder, span, parts); parts = []
 
-# %% ../nbs/05_occlusion.ipynb #48e8b752
+# %% ../nbs/05_occlusion.ipynb #6e5cba81
 def _finish(folder:Path, spans, records, boxes, spec):
     "Join the chunks into the final files, write `meta.json` last, remove the chunks"
     chunks = [torch.load(_chunk_path(folder, *s), weights_only=True) for s in spans]
@@ -221,7 +221,7 @@ def _finish(folder:Path, spans, records, boxes, spec):
     _atomic(folder/'meta.json', lambda f: f.write_text(json.dumps(dict(spec, key=folder.name.split('-')[-1]), indent=1)))
     for c in folder.glob('chunk-*.pt'): c.unlink()
 
-# %% ../nbs/05_occlusion.ipynb #3c004323
+# %% ../nbs/05_occlusion.ipynb #62048fbc
 def load_impacts(folder, # a finished `impacts-<key>` folder written by `mine_impacts`
                  records:pd.DataFrame=None): # the mined records; None: those saved in the folder
     "The impact table of a finished mining run"
@@ -231,7 +231,7 @@ def load_impacts(folder, # a finished `impacts-<key>` folder written by `mine_im
     if records is None: records = pd.read_pickle(folder/'records.pkl', compression=None)
     return impact_table(records, t['boxes'], t['p'], t['p_l'])
 
-# %% ../nbs/05_occlusion.ipynb #c6628fbb
+# %% ../nbs/05_occlusion.ipynb #c80504b2
 def _check_records(records:pd.DataFrame):
     "Clear errors for records the miner cannot use"
     if len(records) == 0: raise ValueError("mine_impacts: no records to mine")
@@ -245,7 +245,7 @@ def _check_labels(records:pd.DataFrame, n_classes:int):
     if lab.min() < 0 or lab.max() >= n_classes:
         raise ValueError(f"mine_impacts: labels must lie in 0..{n_classes-1} (the model's classes), got {lab.min()}..{lab.max()}")
 
-# %% ../nbs/05_occlusion.ipynb #c2266d11
+# %% ../nbs/05_occlusion.ipynb #577e0ed9
 def _mine(model, records, folder, boxes, spec, size, fill, bs, chunk, load_fn, num_workers, amp, progress):
     "Mine the missing chunks of `folder` in eval mode, then write the final table"
     dev = next((t.device for t in model.parameters()), torch.device('cpu'))
@@ -262,7 +262,7 @@ def _mine(model, records, folder, boxes, spec, size, fill, bs, chunk, load_fn, n
     _finish(folder, spans, records, boxes, spec)
     return load_impacts(folder, records)
 
-# %% ../nbs/05_occlusion.ipynb #405a7442
+# %% ../nbs/05_occlusion.ipynb #8f2f4b6a
 def mine_impacts(model:torch.nn.Module, # classifier: `model.classify(x)`, else `model(x)`, gives logits
                  records:pd.DataFrame, # training records: `path`, `label` (+ `vid`, `camid`, ...)
                  cache_dir, # run/cache folder: results go in `cache_dir/impacts-<key>/` (never the dataset root)
@@ -291,7 +291,7 @@ def mine_impacts(model:torch.nn.Module, # classifier: `model.classify(x)`, else 
     return _mine(model, records, folder, boxes, spec, size, fill, bs, chunk, load_fn or _default_load_fn,
                  num_workers, amp, progress)
 
-# %% ../nbs/05_occlusion.ipynb #25c52102
+# %% ../nbs/05_occlusion.ipynb #3e87bf4c
 sampling_methods = ('impact', 'topk', 'uniform', 'none')
 
 def candidate_choices(p_bar:torch.Tensor, # [N,S] per-image distribution over candidates
@@ -310,7 +310,7 @@ def candidate_choices(p_bar:torch.Tensor, # [N,S] per-image distribution over ca
     w = torch.ones(n, s) if method == 'uniform' else p_bar.float().clamp_min(1e-12)
     return torch.multinomial(w, k, replacement=replace, generator=torch.Generator().manual_seed(seed))
 
-# %% ../nbs/05_occlusion.ipynb #615e9ab0
+# %% ../nbs/05_occlusion.ipynb #6eb22672
 _impact_cols = ['p', 'p_l', 'p_tilde', 'p_bar']
 
 def _n_candidates(table:pd.DataFrame):
@@ -332,19 +332,19 @@ def sample_occlusions(table:pd.DataFrame, # an impact table (`mine_impacts`)
     rows = (torch.arange(n)[:,None] * s + choice).flatten().numpy()
     return table.drop(columns=_impact_cols).iloc[rows]
 
-# %% ../nbs/05_occlusion.ipynb #1a42540c
+# %% ../nbs/05_occlusion.ipynb #b314f2bc
 def add_occlusions(records:pd.DataFrame, # the original training records
                    occ:pd.DataFrame): # their occluded copies (`sample_occlusions`)
     "Originals (`box=None`) followed by the occluded copies, with a fresh index: phase 3's training records"
     return pd.concat([records.assign(box=None), occ], ignore_index=True)
 
-# %% ../nbs/05_occlusion.ipynb #eb2b07f5
+# %% ../nbs/05_occlusion.ipynb #ec70aeb4
 def mark_sampled(table:pd.DataFrame, # an impact table
                  occ:pd.DataFrame): # its `sample_occlusions` (index = table rows)
     "The impact table with a `sampled` column: how many copies each (image, candidate) got"
     return table.assign(sampled=np.bincount(occ.index.to_numpy(), minlength=len(table)))
 
-# %% ../nbs/05_occlusion.ipynb #13dbcb44
+# %% ../nbs/05_occlusion.ipynb #47b06233
 def impact_map(values:torch.Tensor, # one value per candidate: [S], or [N,S] for N images
                boxes:torch.Tensor, # [S,4] candidate boxes
                h:int, # image height H
@@ -354,7 +354,7 @@ def impact_map(values:torch.Tensor, # one value per candidate: [S], or [N,S] for
     tot, cnt = values @ m, m.sum(0)
     return torch.where(cnt > 0, tot / cnt.clamp_min(1), 0.).unflatten(-1, (h, w))
 
-# %% ../nbs/05_occlusion.ipynb #b20d6806
+# %% ../nbs/05_occlusion.ipynb #1629a3ce
 def impact_entropy(p_bar:torch.Tensor): # [N,S] per-image distributions over candidates
     "Entropy of each image's p̄ in nats [N] (0·log 0 = 0); at most log S"
     return -torch.special.xlogy(p_bar, p_bar).sum(-1)
