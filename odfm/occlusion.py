@@ -46,7 +46,8 @@ def default_window(h:int, # image height H
                    w:int): # image width W
     "Default (d, sw, sh): a quarter of the shorter side, stride half of it"
     d = max(1, min(h, w) // 4)
-    return d, max(1, d // 2), max(1, d // 2)
+    s = max(1, d // 2)
+    return d, s, s
 
 # %% ../nbs/05_occlusion.ipynb #3ea1efd7
 def resolve_window(size:tuple, # (H, W) of the model input
@@ -192,7 +193,7 @@ def _atomic(path:Path, write): # `write(tmp_path)` writes the file
 def _save_chunk(folder, span, parts):
     "Join a chunk's batch results and save them atomically"
     p, p_l = torch.cat([a for a, _ in parts]).cpu(), torch.cat([b for _, b in parts]).cpu()
-    _atomic(_chunk_path(folder, *span), lambda f: torch.save(dict(start=span[0], stop=span[1], p=p, p_l=p_l), f))
+    _atomic(_chunk_path(folder, *span), lambda f: torch.save(dict(p=p, p_l=p_l), f))
 
 # %% ../nbs/05_occlusion.ipynb #a8a4b810
 def _mine_batches(model, records, folder, batches, masks, size, fill, load_fn, num_workers, amp, progress):
