@@ -16,7 +16,7 @@ __all__ = ['VERI_COLOURS', 'VERI_TYPES', 'BODY_RGB', 'BODY_SHAPES', 'CUE_PALETTE
            'identities_frame', 'write_meta', 'write_veri', 'plan_vehicleid', 'vehicleid_lines', 'write_vehicleid',
            'check_output_dir', 'atomic_dir', 'make_dataset', 'make_veri', 'make_vehicleid', 'synth_cli']
 
-# %% ../nbs/00_synth.ipynb #c5625d2c
+# %% ../nbs/00_synth.ipynb #6ca652e7
 import os, json, shutil, tempfile, time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace, asdict
@@ -27,41 +27,41 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
-# %% ../nbs/00_synth.ipynb #3475414f
+# %% ../nbs/00_synth.ipynb #009d07b1
 def rect(x0, y0, x1, y1):
     "Axis-aligned rectangle as a polygon"
     return np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], float)
 
-# %% ../nbs/00_synth.ipynb #2e702b78
+# %% ../nbs/00_synth.ipynb #d4cb6591
 def ellipse(cx, cy, rx, ry, n:int=20): # `n` vertices
     "Ellipse as a polygon"
     t = np.linspace(0, 2*np.pi, n, endpoint=False)
     return np.stack([cx + rx*np.cos(t), cy + ry*np.sin(t)], 1)
 
-# %% ../nbs/00_synth.ipynb #e7456a84
+# %% ../nbs/00_synth.ipynb #e0ac7a1b
 def star(cx, cy, rx, ry, n:int=5): # `n` points
     "Star as a polygon"
     t = np.linspace(0, 2*np.pi, 2*n, endpoint=False) - np.pi/2
     k = np.where(np.arange(2*n) % 2, 0.45, 1.0)
     return np.stack([cx + rx*k*np.cos(t), cy + ry*k*np.sin(t)], 1)
 
-# %% ../nbs/00_synth.ipynb #c23b5b34
+# %% ../nbs/00_synth.ipynb #583d10f4
 def poly(*pts):
     "Polygon from its vertices"
     return np.array(pts, float)
 
-# %% ../nbs/00_synth.ipynb #dd01dd87
+# %% ../nbs/00_synth.ipynb #53ecbe75
 def shade(rgb, f:float): # factor: <1 darker, >1 lighter
     "`rgb` made darker or lighter"
     return tuple(int(min(255, max(0, c*f))) for c in rgb)
 
-# %% ../nbs/00_synth.ipynb #ffffeccc
+# %% ../nbs/00_synth.ipynb #dbbcfbd4
 VERI_COLOURS = {1:'yellow', 2:'orange', 3:'green', 4:'gray', 5:'red', 6:'blue', 7:'white', 8:'golden', 9:'brown', 10:'black'}
 VERI_TYPES = {1:'sedan', 2:'suv', 3:'van', 4:'hatchback', 5:'mpv', 6:'pickup', 7:'bus', 8:'truck', 9:'estate'}
 BODY_RGB = dict(yellow=(222,190,40), orange=(226,120,30), green=(50,125,60), gray=(128,130,134), red=(178,30,35),
                 blue=(35,70,160), white=(226,226,222), golden=(196,160,80), brown=(110,70,40), black=(30,30,32))
 
-# %% ../nbs/00_synth.ipynb #77aea97c
+# %% ../nbs/00_synth.ipynb #d39260cc
 BODY_SHAPES = dict( # belt, roof, cabin x corners, windows, wheel radius, wheel x
     sedan    =(0.24, 0.37, (0.24, 0.34, 0.60, 0.74), 2, 0.080, (0.19, 0.80)),
     suv      =(0.30, 0.48, (0.05, 0.07, 0.66, 0.78), 3, 0.095, (0.19, 0.80)),
@@ -73,7 +73,7 @@ BODY_SHAPES = dict( # belt, roof, cabin x corners, windows, wheel radius, wheel 
     truck    =(0.32, 0.60, (0.74, 0.75, 0.93, 0.99), 1, 0.095, (0.16, 0.84)),
     estate   =(0.24, 0.37, (0.05, 0.07, 0.62, 0.75), 3, 0.080, (0.19, 0.80)))
 
-# %% ../nbs/00_synth.ipynb #8bd12cc4
+# %% ../nbs/00_synth.ipynb #7568f3de
 def windows(cab:tuple, # cabin x corners (rear-bottom, rear-top, front-top, front-bottom)
             belt:float, roof:float, # heights of the belt line and the roof
             n:int): # number of windows
@@ -86,7 +86,7 @@ def windows(cab:tuple, # cabin x corners (rear-bottom, rear-top, front-top, fron
     right = lambda i: [(hi(yt), yt), (hi(yb), yb)] if i == n-1 else [(cuts[i+1]-0.008, yt), (cuts[i+1]-0.008, yb)]
     return [np.array(left(i) + right(i), float) for i in range(n)]
 
-# %% ../nbs/00_synth.ipynb #98bb467f
+# %% ../nbs/00_synth.ipynb #36e8bbb0
 @lru_cache(None)
 def body_geometry(vtype:str): # a key of `BODY_SHAPES`
     "Polygons and cue anchors of body type `vtype` in the vehicle frame"
@@ -100,7 +100,7 @@ def body_geometry(vtype:str): # a key of `BODY_SHAPES`
              panel=(0.28, 0.70, -belt+0.035, -c-0.035) if vtype != 'truck' else (0.1, 0.6, -0.5, -0.2), plate=(0.02, -c-0.06, 0.11, -c-0.01))
     return g
 
-# %% ../nbs/00_synth.ipynb #221afec1
+# %% ../nbs/00_synth.ipynb #6db05ed1
 CUE_PALETTE = dict(red=(235,30,40), yellow=(250,220,30), cyan=(30,210,235), magenta=(225,40,205), lime=(120,235,40),
                    orange=(250,140,20), white=(250,250,250), black=(12,12,12), blue=(30,60,245), purple=(125,40,205))
 CUE_SHAPES = dict(roof=('box', 'rack', 'lightbar', 'ladder'), sticker=('square', 'circle', 'triangle', 'diamond'),
@@ -112,7 +112,7 @@ class Cue(NamedTuple):
     "One identity-specific local detail"
     kind:str; shape:str; colour:str; pos:float
 
-# %% ../nbs/00_synth.ipynb #e95a2f72
+# %% ../nbs/00_synth.ipynb #74c3c067
 @dataclass(frozen=True)
 class Identity:
     "A vehicle: id, body type, colour and its local cues"
@@ -120,7 +120,7 @@ class Identity:
     @property
     def group(self): return f'{self.colour} {self.vtype}'
 
-# %% ../nbs/00_synth.ipynb #b1bc09ea
+# %% ../nbs/00_synth.ipynb #6cfc8b12
 def roof_parts(shape, g, pos):
     "Polygons of a roof item"
     x0, x1, y = g['roof']; cx = x0 + pos*(x1-x0); w, h = 0.10, 0.05
@@ -129,7 +129,7 @@ def roof_parts(shape, g, pos):
     if shape == 'lightbar': return [rect(cx-0.8*w, y-0.8*h, cx, y), rect(cx, y-0.8*h, cx+0.8*w, y)]
     return [rect(cx-1.1*w, y-0.022, cx+1.1*w, y-0.008)] + [rect(cx+d-0.008, y-h, cx+d+0.008, y) for d in (-w, -w/3, w/3, w)]
 
-# %% ../nbs/00_synth.ipynb #919c9ac2
+# %% ../nbs/00_synth.ipynb #22c36a92
 def sticker_parts(shape, g, pos):
     "Polygons of a sticker on the front window"
     x0, x1, yb = g['glass']; s = 0.035; cx, cy = x0 + pos*(x1-x0), yb-s-0.012
@@ -138,7 +138,7 @@ def sticker_parts(shape, g, pos):
     if shape == 'triangle': return [poly((cx-s, cy+s), (cx, cy-s), (cx+s, cy+s))]
     return [poly((cx-s, cy), (cx, cy-1.2*s), (cx+s, cy), (cx, cy+1.2*s))]
 
-# %% ../nbs/00_synth.ipynb #12c53987
+# %% ../nbs/00_synth.ipynb #9cff6569
 def decal_parts(shape, g, pos):
     "Polygons of a decal on the door panel"
     x0, x1, y0, y1 = g['panel']; s = min(0.06, (y1-y0)/2); cx, cy = x0 + pos*(x1-x0), (y0+y1)/2
@@ -147,7 +147,7 @@ def decal_parts(shape, g, pos):
     if shape == 'chevron': return [poly((cx-s, cy-s), (cx, cy), (cx-s, cy+s), (cx-0.4*s, cy+s), (cx+0.6*s, cy), (cx-0.4*s, cy-s))]
     return [star(cx, cy, 1.2*s, 1.2*s)]
 
-# %% ../nbs/00_synth.ipynb #5f978197
+# %% ../nbs/00_synth.ipynb #1c14835f
 def lamp_parts(shape, g, pos, end:str): # end: 'front' or 'rear'
     "Polygons of a head- or tail-lamp; they grow from the vehicle's end inwards"
     cx, cy = g[end]; s = 0.03 + 0.015*pos; d = -1 if end == 'front' else 1
@@ -158,7 +158,7 @@ def lamp_parts(shape, g, pos, end:str): # end: 'front' or 'rear'
     if shape == 'slit': return [span(3, 0.35)]
     return [span(1.6, 1)]
 
-# %% ../nbs/00_synth.ipynb #61bf659e
+# %% ../nbs/00_synth.ipynb #43a1fc00
 def plate_parts(shape, g, pos):
     "Polygons of the rear plate: the plate, then its pattern"
     x0, y0, x1, y1 = g['plate']; w, h = x1-x0, y1-y0; base = rect(x0, y0, x1, y1)
@@ -167,7 +167,7 @@ def plate_parts(shape, g, pos):
     if shape == 'dots': return [base] + [ellipse(x0+w*f, (y0+y1)/2, 0.1*w, 0.22*h, 8) for f in (0.25, 0.5, 0.75)]
     return [base, rect(x0, y0, x0+w*(0.3+0.4*pos), y1)]
 
-# %% ../nbs/00_synth.ipynb #c1386014
+# %% ../nbs/00_synth.ipynb #2614b960
 def cue_polys(cue:Cue, g:dict): # g: a `body_geometry`
     "[(polygon, rgb)] of `cue` on a body of geometry `g`"
     if cue.kind in ('headlight', 'taillight'): ps = lamp_parts(cue.shape, g, cue.pos, 'front' if cue.kind == 'headlight' else 'rear')
@@ -176,7 +176,7 @@ def cue_polys(cue:Cue, g:dict): # g: a `body_geometry`
     two_tone = cue.kind == 'plate' or cue.shape == 'lightbar'
     return [(p, other if two_tone and i else rgb) for i, p in enumerate(ps)]
 
-# %% ../nbs/00_synth.ipynb #c2161f06
+# %% ../nbs/00_synth.ipynb #120afac1
 def vehicle_polys(ident:Identity):
     "[(tag, polygon, rgb)] drawn for `ident`, back to front; tag is 'body' or a cue kind"
     g, rgb = body_geometry(ident.vtype), BODY_RGB[ident.colour]
@@ -188,13 +188,13 @@ def vehicle_polys(ident:Identity):
             ('body', rect(*g['plate']), (200, 200, 190))]
     return out + [(c.kind, p, rgb) for c in ident.cues for p, rgb in cue_polys(c, g)]
 
-# %% ../nbs/00_synth.ipynb #8ab4aef7
+# %% ../nbs/00_synth.ipynb #038ba669
 @dataclass(frozen=True)
 class View:
     "How a camera sees a vehicle: the map from the vehicle frame to a `size`x`size` image"
     size:int=128; fill:float=0.85; stretch:float=2.0; shear:float=0.0; persp:float=0.0; cx:float=0.5; ground:float=0.94; flip:bool=False
 
-# %% ../nbs/00_synth.ipynb #f1d7cab9
+# %% ../nbs/00_synth.ipynb #ee84e8cc
 def project(pts, # vehicle-frame points [N, 2]
             v:View, top:float): # top: the body's height (keeps it inside the image)
     "Pixel coordinates of `pts` seen through view `v`"
@@ -203,13 +203,13 @@ def project(pts, # vehicle-frame points [N, 2]
     u, vv = (sx*x - v.shear*sy*y)/w + v.cx*S, sy*y/w + v.ground*S
     return np.stack([S-u if v.flip else u, vv], 1)
 
-# %% ../nbs/00_synth.ipynb #9de08e3c
+# %% ../nbs/00_synth.ipynb #f6fb455d
 def pixel_box(pts, S:int): # pts: pixel points [N, 2]; S: image size
     "Smallest half-open integer box (x0, y0, x1, y1) holding `pts`, clipped to an `S`x`S` image"
     (x0, y0), (x1, y1) = np.round(pts.min(0), 6), np.round(pts.max(0), 6)
     return tuple(int(min(max(c, 0), S)) for c in (np.floor(x0), np.floor(y0), np.ceil(x1), np.ceil(y1)))
 
-# %% ../nbs/00_synth.ipynb #14690670
+# %% ../nbs/00_synth.ipynb #39aeb5f2
 def draw_vehicle(draw:ImageDraw.ImageDraw, # on a canvas `ss` times the view's size
                  ident:Identity, v:View, ss:int=1):
     "Draw `ident` through view `v`; return [(cue kind, box in view pixels)]"
@@ -220,7 +220,7 @@ def draw_vehicle(draw:ImageDraw.ImageDraw, # on a canvas `ss` times the view's s
         if tag != 'body': pts.setdefault(tag, []).append(q)
     return [(k, pixel_box(np.concatenate(q), v.size)) for k, q in pts.items()]
 
-# %% ../nbs/00_synth.ipynb #6ba6d8a0
+# %% ../nbs/00_synth.ipynb #8e8a7c8d
 def render_vehicle(ident:Identity, v:View=None, # None: the default `View()`
                    bg=(120, 124, 128), ss:int=2): # bg: background colour; ss: supersampling factor
     "`ident` seen through `v` on a plain background: (PIL image, [(cue kind, box)])"
@@ -228,7 +228,7 @@ def render_vehicle(ident:Identity, v:View=None, # None: the default `View()`
     boxes = draw_vehicle(ImageDraw.Draw(im), ident, v, ss)
     return (im.resize((v.size,)*2, Image.BOX) if ss > 1 else im), boxes
 
-# %% ../nbs/00_synth.ipynb #fa95e3b1
+# %% ../nbs/00_synth.ipynb #139c1b1e
 def with_boxes(im:Image.Image, boxes, # boxes: [(label, (x0, y0, x1, y1))]
                scale:int=2, colour='yellow'):
     "A copy of `im` enlarged `scale` times with `boxes` outlined"
@@ -236,21 +236,21 @@ def with_boxes(im:Image.Image, boxes, # boxes: [(label, (x0, y0, x1, y1))]
     for _, (x0, y0, x1, y1) in boxes: d.rectangle([x0*scale, y0*scale, x1*scale-1, y1*scale-1], outline=colour)
     return im
 
-# %% ../nbs/00_synth.ipynb #fe1bec70
+# %% ../nbs/00_synth.ipynb #a923b09c
 def mosaic(ims:list, ncol:int=8, size:int=96): # each tile `size`x`size`
     "A grid of images, row-major"
     out = Image.new('RGB', (ncol*size, -(-len(ims)//ncol)*size), 'white')
     for i, im in enumerate(ims): out.paste(im.resize((size, size)), (i % ncol*size, i//ncol*size))
     return out
 
-# %% ../nbs/00_synth.ipynb #bc8cb48d
+# %% ../nbs/00_synth.ipynb #8c1bc765
 @dataclass(frozen=True)
 class Camera:
     "A camera's look: its view, lighting and background colours"
     cam:int; view:View; brightness:float=1.0; contrast:float=1.0; tint:tuple=(1., 1., 1.); blur:float=0.0; noise:float=3.0
     sky:tuple=(150, 160, 170); scene:tuple=(90, 100, 90); road:tuple=(80, 80, 84); horizon:float=0.5; seed:int=0
 
-# %% ../nbs/00_synth.ipynb #d80535a3
+# %% ../nbs/00_synth.ipynb #73072b66
 def make_camera(cam:int, seed:int=0, size:int=128): # cam: camera id (1-based); size: image size
     "Camera `cam` of the benchmark of seed `seed`"
     r = np.random.default_rng([seed, 7, cam]); u = lambda a, b: float(r.uniform(a, b))
@@ -259,7 +259,7 @@ def make_camera(cam:int, seed:int=0, size:int=128): # cam: camera id (1-based); 
     return Camera(cam, v, brightness=u(0.75, 1.25), contrast=u(0.75, 1.15), tint=tuple(float(t) for t in r.uniform(0.88, 1.12, 3)),
                   blur=u(0, 0.8), noise=u(2, 6), sky=col(110, 230), scene=col(40, 170), road=col(50, 130), horizon=u(0.3, 0.6), seed=seed)
 
-# %% ../nbs/00_synth.ipynb #8d3c43e7
+# %% ../nbs/00_synth.ipynb #2fe12083
 @lru_cache(maxsize=64)
 def camera_background(c:Camera, S:int): # S: image size in pixels
     "The scene behind camera `c`'s vehicles: an `S`x`S` uint8 array"
@@ -274,13 +274,13 @@ def camera_background(c:Camera, S:int): # S: image size in pixels
     tex = np.asarray(Image.fromarray(r.integers(0, 255, (8, 8), dtype=np.uint8)).resize((S, S), Image.BILINEAR), np.float32)
     return np.clip(np.asarray(im, np.float32) + (tex[..., None]-128)*0.15, 0, 255).astype(np.uint8)
 
-# %% ../nbs/00_synth.ipynb #0e34bab9
+# %% ../nbs/00_synth.ipynb #d0303f27
 def jitter_view(v:View, r): # r: a numpy Generator
     "View `v` moved a little, for one image"
     u = lambda s: float(r.uniform(-s, s))
     return replace(v, fill=v.fill*(1+u(0.05)), cx=0.5+u(0.04), ground=v.ground+u(0.02), shear=v.shear+u(0.03), persp=v.persp+u(0.05))
 
-# %% ../nbs/00_synth.ipynb #201f6836
+# %% ../nbs/00_synth.ipynb #1b9b189b
 def apply_lighting(a, c:Camera, r): # a: uint8 array [H, W, 3]; r: a numpy Generator
     "Camera `c`'s contrast, brightness, tint, noise and blur applied to `a`: a PIL image"
     a = ((a.astype(np.float32)-128)*c.contrast + 128) * (c.brightness*r.uniform(0.92, 1.08)) * np.array(c.tint, np.float32)
@@ -288,7 +288,7 @@ def apply_lighting(a, c:Camera, r): # a: uint8 array [H, W, 3]; r: a numpy Gener
     im = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
     return im.filter(ImageFilter.GaussianBlur(c.blur)) if c.blur > 0.3 else im
 
-# %% ../nbs/00_synth.ipynb #378b7f6d
+# %% ../nbs/00_synth.ipynb #79ee104e
 OCCLUDER_KINDS = ('pole', 'tree', 'pedestrian', 'vehicle')
 
 def pole_polys(r, S, area, x):
@@ -297,7 +297,7 @@ def pole_polys(r, S, area, x):
     if r.random() < 0.5: out.append((rect(x-1.2*w, 0.1*S, x+1.2*w, 0.1*S+1.5*w), tuple(int(c) for c in r.integers(20, 240, 3))))
     return out
 
-# %% ../nbs/00_synth.ipynb #0f551292
+# %% ../nbs/00_synth.ipynb #23547d83
 def tree_polys(r, S, area, x):
     "A trunk under a crown of overlapping leafy blobs"
     rad, cy = np.sqrt(area/np.pi)*S*0.85, r.uniform(0.35, 0.6)*S; out = [(rect(x-0.15*rad, cy, x+0.15*rad, S), (90, 60, 35))]
@@ -306,7 +306,7 @@ def tree_polys(r, S, area, x):
         out.append((ellipse(x+dx*rad, cy+dy*rad, rad*(0.7+0.2*k), rad*(0.6+0.2*k), 16), green))
     return out
 
-# %% ../nbs/00_synth.ipynb #749d211c
+# %% ../nbs/00_synth.ipynb #4e76fe5e
 def pedestrian_polys(r, S, area, x):
     "Legs, torso and head of a standing pedestrian"
     h = min(0.98, np.sqrt(area/0.32))*S; w = 0.32*h; base = r.uniform(0.92, 1.0)*S; top = base-h
@@ -314,7 +314,7 @@ def pedestrian_polys(r, S, area, x):
     return [(rect(x-0.2*w, top+0.52*h, x-0.03*w, base), legs), (rect(x+0.03*w, top+0.52*h, x+0.2*w, base), legs),
             (rect(x-w/2, top+0.17*h, x+w/2, top+0.55*h), shirt), (ellipse(x, top+0.09*h, 0.17*w, 0.09*h, 14), skin)]
 
-# %% ../nbs/00_synth.ipynb #902f8f4d
+# %% ../nbs/00_synth.ipynb #cf35b52d
 def vehicle_occluder_polys(r, S, area, x):
     "The near end of another vehicle entering from the left or right edge"
     h = r.uniform(0.45, 0.65)*S; w = min(0.95*S, area*S*S/h); left = r.random() < 0.5
@@ -322,7 +322,7 @@ def vehicle_occluder_polys(r, S, area, x):
     return [(rect(x0, S-0.6*h, x1, S-0.08*h), rgb), (rect(x0+0.1*w*left, S-h, x1-0.1*w*(not left), S-0.58*h), shade(rgb, 0.9)),
             (rect(x0+0.15*w, S-0.95*h, x1-0.15*w, S-0.62*h), (58, 68, 84)), (ellipse((x0+x1)/2, S-0.12*h, 0.12*h, 0.12*h, 16), (24, 24, 24))]
 
-# %% ../nbs/00_synth.ipynb #dbcb7306
+# %% ../nbs/00_synth.ipynb #3d6e5140
 def draw_occluder(draw:ImageDraw.ImageDraw, # on a canvas `ss` times `S`
                   kind:str, r, S:int, area:float, x:float, ss:int=1): # r: numpy Generator; area: share of the image; x: column
     "Draw an occluder of `kind`; return its box in `S`-pixels"
@@ -331,9 +331,9 @@ def draw_occluder(draw:ImageDraw.ImageDraw, # on a canvas `ss` times `S`
     for p, rgb in ps: draw.polygon([tuple(q) for q in p*ss], fill=rgb)
     return pixel_box(np.concatenate([p for p, _ in ps]), S)
 
-# %% ../nbs/00_synth.ipynb #1785b607
+# %% ../nbs/00_synth.ipynb #503fb48b
 def render_image(ident:Identity, c:Camera, key:list, # key: ints seeding this image's randomness
-                 occlude:bool=False, area=(0.12, 0.3), # area: range of the occluder's share of the image
+                 occlude:bool=False, area=(0.15, 0.35), # area: range of the occluder's share of the image
                  ss:int=2, clean:bool=False): # ss: supersampling; clean: also return the unoccluded twin
     "One image of `ident` by camera `c`: (image, clean twin or None, [(cue, box)], [(occluder, box)])"
     r = np.random.default_rng(key); v = jitter_view(c.view, r); S = v.size
@@ -346,17 +346,17 @@ def render_image(ident:Identity, c:Camera, key:list, # key: ints seeding this im
     finish = lambda im: apply_lighting(np.asarray(im.resize((S, S), Image.BOX)), c, np.random.default_rng([*key, 1]))
     return finish(im), (finish(twin) if clean else None), details, occ
 
-# %% ../nbs/00_synth.ipynb #8ad75873
+# %% ../nbs/00_synth.ipynb #39be8c3a
 @dataclass
 class SynthConfig:
     "Every knob of the synthetic benchmark; the defaults give the 100-identity quickstart set"
     n_ids:int=100; seed:int=0; size:int=128; n_cams:int=10; test_frac:float=0.4
     train_per_id:int=20; gallery_per_id:int=15; query_per_id:int=5; images_per_id:int=10
-    confusable:float=0.8; group_size:int=5; n_cues:int=3; max_cams_per_id:int=6
-    train_occlusion:float=0.05; test_occlusion:float=0.5; occluder_area:tuple=(0.12, 0.3); quality:int=90; ss:int=2
+    confusable:float=0.8; group_size:int=5; n_cues:int=2; max_cams_per_id:int=6
+    train_occlusion:float=0.05; test_occlusion:float=0.5; occluder_area:tuple=(0.15, 0.35); quality:int=90; ss:int=2
     def __post_init__(self): check_config(self)
 
-# %% ../nbs/00_synth.ipynb #7badcf67
+# %% ../nbs/00_synth.ipynb #23dfd5bb
 def check_config(cfg:SynthConfig):
     "Raise a `ValueError` naming the first unusable setting of `cfg`"
     if cfg.n_ids < 2: raise ValueError(f"ids must be at least 2 (one training and one test identity), got {cfg.n_ids}")
@@ -366,19 +366,19 @@ def check_config(cfg:SynthConfig):
         if getattr(cfg, k) < lo: raise ValueError(f"{k} must be at least {lo}, got {getattr(cfg, k)}")
     if not 0 <= cfg.n_cues <= len(CUE_KINDS): raise ValueError(f"n_cues must lie in [0, {len(CUE_KINDS)}], got {cfg.n_cues}")
 
-# %% ../nbs/00_synth.ipynb #1b5c1cda
+# %% ../nbs/00_synth.ipynb #146c8716
 def cue_colours(body:str): # a key of `BODY_RGB`
     "Cue colours that stand out on a `body`-coloured vehicle"
     b = np.array(BODY_RGB[body])
     return [k for k, v in CUE_PALETTE.items() if np.abs(np.array(v)-b).sum() > 120]
 
-# %% ../nbs/00_synth.ipynb #c011e63a
+# %% ../nbs/00_synth.ipynb #88736cc8
 def random_cues(r, body:str, n:int): # r: a numpy Generator; n: number of cues
     "`n` cues of distinct kinds for a `body`-coloured vehicle"
     kinds, cols = sorted(r.choice(len(CUE_KINDS), n, replace=False)), cue_colours(body)
     return tuple(Cue(CUE_KINDS[k], str(r.choice(CUE_SHAPES[CUE_KINDS[k]])), str(r.choice(cols)), round(float(r.uniform(0.1, 0.9)), 2)) for k in kinds)
 
-# %% ../nbs/00_synth.ipynb #6f8ec223
+# %% ../nbs/00_synth.ipynb #08ece98b
 def type_colour_plan(n_ids:int, seed:int=0, confusable:float=0.8, group_size:int=5):
     "(type, colour) for each of `n_ids` identities: a `confusable` share in groups of `group_size`"
     r = np.random.default_rng([seed, 1]); combos = [(t, c) for t in VERI_TYPES.values() for c in VERI_COLOURS.values()]
@@ -387,8 +387,8 @@ def type_colour_plan(n_ids:int, seed:int=0, confusable:float=0.8, group_size:int
     tc = [combos[(i//group_size) % len(combos)] for i in range(n_grp)] + [combos[(n_groups+i) % len(combos)] for i in range(n_ids-n_grp)]
     return [tc[i] for i in r.permutation(n_ids)]
 
-# %% ../nbs/00_synth.ipynb #73edafcd
-def make_identities(n_ids:int, seed:int=0, confusable:float=0.8, group_size:int=5, n_cues:int=3,
+# %% ../nbs/00_synth.ipynb #a3e18b9d
+def make_identities(n_ids:int, seed:int=0, confusable:float=0.8, group_size:int=5, n_cues:int=2,
                     max_vid:int=9999): # largest id the layout can name
     "`n_ids` identities with non-contiguous ids; those sharing type and colour differ in their cues"
     if n_ids > max_vid: raise ValueError(f"at most {max_vid} identities fit this layout's ids, asked for {n_ids}")
@@ -402,7 +402,7 @@ def make_identities(n_ids:int, seed:int=0, confusable:float=0.8, group_size:int=
         seen.add(sig); out.append(Identity(int(vid), t, c, cues))
     return out
 
-# %% ../nbs/00_synth.ipynb #10602c38
+# %% ../nbs/00_synth.ipynb #be7300db
 def split_identities(idents:list, test_frac:float=0.4, seed:int=0):
     "Ids held out for testing: `test_frac` of `idents`, taken group by group"
     n_test = min(len(idents)-1, max(1, int(round(test_frac*len(idents)))))
@@ -411,13 +411,13 @@ def split_identities(idents:list, test_frac:float=0.4, seed:int=0):
     keys = sorted(groups); order = np.random.default_rng([seed, 3]).permutation(len(keys))
     return set([v for j in order for v in groups[keys[j]]][:n_test])
 
-# %% ../nbs/00_synth.ipynb #a04b0165
+# %% ../nbs/00_synth.ipynb #39834045
 def identity_cameras(vid:int, cfg:SynthConfig):
     "The cameras (1-based ids) that see vehicle `vid`: at least two"
     r = np.random.default_rng([cfg.seed, 4, vid]); hi = min(cfg.n_cams, cfg.max_cams_per_id, cfg.gallery_per_id)
     return sorted(int(c)+1 for c in r.choice(cfg.n_cams, int(r.integers(2, hi+1)), replace=False))
 
-# %% ../nbs/00_synth.ipynb #0a368f30
+# %% ../nbs/00_synth.ipynb #1dcbcfda
 def identity_shots(vid:int, cfg:SynthConfig, counts:dict): # counts: {split: number of images}
     "Rows (split, vid, cam, k, frame, occluded) of `vid`'s images; k counts shots per camera"
     cams = identity_cameras(vid, cfg); r = np.random.default_rng([cfg.seed, 5, vid])
@@ -430,14 +430,14 @@ def identity_shots(vid:int, cfg:SynthConfig, counts:dict): # counts: {split: num
             k[c] += 1
     return rows
 
-# %% ../nbs/00_synth.ipynb #9b3b05a4
+# %% ../nbs/00_synth.ipynb #337921d2
 VERI_DIRS = dict(train='image_train', query='image_query', gallery='image_test')
 
 def veri_name(vid:int, cam:int, frame:int):
     "A VeRi-776 image name"
     return f"{vid:04d}_c{cam:03d}_{frame:08d}_0.jpg"
 
-# %% ../nbs/00_synth.ipynb #e353474f
+# %% ../nbs/00_synth.ipynb #9a2279ef
 def plan_veri(idents:list, test_vids:set, cfg:SynthConfig):
     "One row per VeRi-776 image: its relative path, split, vehicle, camera, shot and occlusion"
     rows = []
@@ -446,7 +446,7 @@ def plan_veri(idents:list, test_vids:set, cfg:SynthConfig):
     df['image'] = [f"{VERI_DIRS[s]}/{veri_name(v, c, f)}" for s, v, c, f in zip(df.split, df.vid, df.cam, df.frame)]
     return df.sort_values('image', ignore_index=True)
 
-# %% ../nbs/00_synth.ipynb #50c719c3
+# %% ../nbs/00_synth.ipynb #71a139f8
 def write_images(root:Path, plan:pd.DataFrame, idents:list, cfg:SynthConfig,
                  clean_dirs:dict={}): # {split: folder under root for its clean twins}
     "Render and save every image of `plan` under `root`; return (details, occluders) frames"
@@ -461,12 +461,12 @@ def write_images(root:Path, plan:pd.DataFrame, idents:list, cfg:SynthConfig,
     cols = ['image', 'kind', 'x0', 'y0', 'x1', 'y1']
     return pd.DataFrame(det, columns=cols), pd.DataFrame(occ, columns=cols)
 
-# %% ../nbs/00_synth.ipynb #810b4eac
+# %% ../nbs/00_synth.ipynb #3b94bfa2
 def write_lines(path:Path, lines, eol:str='\n'): # eol: '\n' or '\r\n'
     "Write `lines` to `path`, each ended by `eol`"
     Path(path).write_bytes(''.join(f"{l}{eol}" for l in lines).encode('ascii'))
 
-# %% ../nbs/00_synth.ipynb #0be4c5e3
+# %% ../nbs/00_synth.ipynb #22f9599a
 def veri_xml(plan:pd.DataFrame, idents:dict, # idents: {vid: Identity}
              root_tag:str): # 'TrainingImages' or 'TestImages'
     "The text of a VeRi-776 label file for the images of `plan`"
@@ -475,7 +475,7 @@ def veri_xml(plan:pd.DataFrame, idents:dict, # idents: {vid: Identity}
              for p, v, c in zip(plan.image, plan.vid, plan.cam)]
     return '\r\n'.join(['<?xml version="1.0" encoding="gb2312" ?>', f'<{root_tag} Version="1.0">', f'<Items number="{len(items)}">', *items, '</Items>', f'</{root_tag}>', ''])
 
-# %% ../nbs/00_synth.ipynb #f5412d30
+# %% ../nbs/00_synth.ipynb #0f671ea3
 def veri_truth(query:pd.DataFrame, gallery:pd.DataFrame):
     "Per query, 1-based gallery indices of its matches: (gt: same id, other camera; junk: same id, same camera)"
     gv, gc = gallery.vid.to_numpy(), gallery.cam.to_numpy()
@@ -483,13 +483,13 @@ def veri_truth(query:pd.DataFrame, gallery:pd.DataFrame):
     jk = [np.flatnonzero((gv == v) & (gc == c))+1 for v, c in zip(query.vid, query.cam)]
     return gt, jk
 
-# %% ../nbs/00_synth.ipynb #967f6646
+# %% ../nbs/00_synth.ipynb #20f214ae
 def identities_frame(idents:list, test_vids:set):
     "One row per identity: vid, split, type, colour, group and cues"
     return pd.DataFrame([dict(vid=i.vid, split='test' if i.vid in test_vids else 'train', type=i.vtype, colour=i.colour, group=i.group,
                               cues=';'.join(f"{c.kind}:{c.shape}:{c.colour}:{c.pos}" for c in i.cues)) for i in idents])
 
-# %% ../nbs/00_synth.ipynb #c296d832
+# %% ../nbs/00_synth.ipynb #41ba9159
 def write_meta(root:Path, cfg:SynthConfig, layout:str, idents:list, test_vids:set, plan:pd.DataFrame, det:pd.DataFrame, occ:pd.DataFrame):
     "Write the `odfm_meta/` sidecar of a generated root"
     m = root/'odfm_meta'; m.mkdir(exist_ok=True)
@@ -498,7 +498,7 @@ def write_meta(root:Path, cfg:SynthConfig, layout:str, idents:list, test_vids:se
     det.to_csv(m/'details.csv', index=False); occ.to_csv(m/'occluders.csv', index=False)
     (m/'config.json').write_text(json.dumps(dict(layout=layout, **asdict(cfg)), indent=1))
 
-# %% ../nbs/00_synth.ipynb #5831c0bd
+# %% ../nbs/00_synth.ipynb #7debfae1
 def write_veri(root:Path, cfg:SynthConfig):
     "Generate the VeRi-776-layout benchmark of `cfg` into the empty folder `root`"
     root = Path(root); idents = make_identities(cfg.n_ids, cfg.seed, cfg.confusable, cfg.group_size, cfg.n_cues)
@@ -514,7 +514,7 @@ def write_veri(root:Path, cfg:SynthConfig):
     write_meta(root, cfg, 'veri', idents, test_vids, plan, det, occ)
     return root
 
-# %% ../nbs/00_synth.ipynb #1ae3dc4a
+# %% ../nbs/00_synth.ipynb #d0ff7811
 def plan_vehicleid(idents:list, test_vids:set, cfg:SynthConfig):
     "One row per VehicleID image: its path `image/NNNNNNN.jpg`, split, vehicle, (hidden) camera, shot and occlusion"
     rows = []
@@ -523,12 +523,12 @@ def plan_vehicleid(idents:list, test_vids:set, cfg:SynthConfig):
     df['image'] = [f"image/{n:07d}.jpg" for n in r.choice(np.arange(1, 4*len(df)+1), len(df), replace=False)]
     return df
 
-# %% ../nbs/00_synth.ipynb #55297800
+# %% ../nbs/00_synth.ipynb #9889accf
 def vehicleid_lines(df:pd.DataFrame):
     "`NNNNNNN VID` lines of the images of `df`"
     return [f"{Path(p).stem} {v}" for p, v in zip(df.image, df.vid)]
 
-# %% ../nbs/00_synth.ipynb #f4b305c8
+# %% ../nbs/00_synth.ipynb #585a420f
 def write_vehicleid(root:Path, cfg:SynthConfig):
     "Generate the VehicleID-layout benchmark of `cfg` into the empty folder `root`"
     root = Path(root); idents = make_identities(cfg.n_ids, cfg.seed, cfg.confusable, cfg.group_size, cfg.n_cues, max_vid=10**7)
@@ -545,7 +545,7 @@ def write_vehicleid(root:Path, cfg:SynthConfig):
     write_meta(root, cfg, 'vehicleid', idents, test_vids, plan, det, occ)
     return root
 
-# %% ../nbs/00_synth.ipynb #4a5c425a
+# %% ../nbs/00_synth.ipynb #86cd0872
 def check_output_dir(out): # the folder to create
     "`out` made absolute, if it is free (missing or empty) and its parent is writable"
     out = Path(out).expanduser().absolute()
@@ -554,7 +554,7 @@ def check_output_dir(out): # the folder to create
     if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK): raise PermissionError(f"cannot write under {base} (to create {out})")
     return out
 
-# %% ../nbs/00_synth.ipynb #8c474d6c
+# %% ../nbs/00_synth.ipynb #505e98ff
 @contextmanager
 def atomic_dir(out): # the folder to create
     "Yield an empty temporary sibling of `out`; rename it to `out` on success, remove it on failure"
@@ -566,7 +566,7 @@ def atomic_dir(out): # the folder to create
         os.chmod(tmp, 0o755); os.replace(tmp, out)
     except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
 
-# %% ../nbs/00_synth.ipynb #f2f90aad
+# %% ../nbs/00_synth.ipynb #e611b732
 LAYOUTS = dict(veri=write_veri, vehicleid=write_vehicleid)
 
 def make_dataset(out, # folder to create: missing or empty
@@ -578,17 +578,17 @@ def make_dataset(out, # folder to create: missing or empty
     with atomic_dir(out) as tmp: LAYOUTS[layout](tmp, cfg)
     return Path(out).expanduser().absolute()
 
-# %% ../nbs/00_synth.ipynb #e5de2a2c
+# %% ../nbs/00_synth.ipynb #8563a92f
 def make_veri(out, **kwargs): # kwargs: any `SynthConfig` field
     "The synthetic benchmark in the VeRi-776 layout, written to the new folder `out`"
     return make_dataset(out, 'veri', **kwargs)
 
-# %% ../nbs/00_synth.ipynb #ec73874b
+# %% ../nbs/00_synth.ipynb #a7d3fbbe
 def make_vehicleid(out, **kwargs): # kwargs: any `SynthConfig` field
     "The synthetic benchmark in the VehicleID layout, written to the new folder `out`"
     return make_dataset(out, 'vehicleid', **kwargs)
 
-# %% ../nbs/00_synth.ipynb #e5c64279
+# %% ../nbs/00_synth.ipynb #bd2ae098
 def synth_cli(out:str=None, # folder to create: it must not exist, or be empty
               layout:str='veri', # 'veri' (VeRi-776 layout) or 'vehicleid' (VehicleID layout)
               ids:int=100, # number of vehicle identities (40 % are held out for testing)
