@@ -7,35 +7,36 @@ Docs: https://odfm-dev.github.io/odfm/cli.html.md"""
 # %% auto #0
 __all__ = ['commands', 'user_errors', 'command_function', 'command_parser', 'usage', 'run_command', 'main']
 
-# %% ../nbs/10_cli.ipynb #43239527
+# %% ../nbs/10_cli.ipynb #e23e12ef
 import sys
 from importlib import import_module
 from fastcore.script import anno_parser
 
-# %% ../nbs/10_cli.ipynb #828cdb84
+# %% ../nbs/10_cli.ipynb #b87f0522
 commands = dict(
+    synth='odfm.synth:synth_cli',
 )
 
-# %% ../nbs/10_cli.ipynb #30a1a617
+# %% ../nbs/10_cli.ipynb #0e8608b2
 def command_function(name:str): # a key of `commands`
     "The function behind command `name`, imported on demand"
     if name not in commands: raise ValueError(f"unknown command {name!r}; known: {', '.join(sorted(commands)) or 'none'}")
     mod, fn = commands[name].split(':')
     return getattr(import_module(mod), fn)
 
-# %% ../nbs/10_cli.ipynb #4f2f1901
+# %% ../nbs/10_cli.ipynb #888b767a
 def command_parser(name:str): # a key of `commands`
     "The `argparse` parser of command `name`, built from its function's docments"
     return anno_parser(command_function(name), prog=f'odfm {name}')
 
-# %% ../nbs/10_cli.ipynb #f6055974
+# %% ../nbs/10_cli.ipynb #e40299b1
 def usage()->str:
     "The text `odfm` prints when called without a command"
     width = max(map(len, commands), default=0)
     rows = [f"  {k:<{width}}  {commands[k].split(':')[0]}" for k in sorted(commands)]
     return '\n'.join(["usage: odfm COMMAND [options]   (odfm COMMAND --help for each)", "", "commands:", *rows])
 
-# %% ../nbs/10_cli.ipynb #41806dbe
+# %% ../nbs/10_cli.ipynb #cdedde90
 user_errors = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
 
 def run_command(name:str, # a key of `commands`
