@@ -3,12 +3,14 @@
 Both read the same JPEGs with the same transforms (decode, resize, ImageNet normalisation, occlusion box on half of
 the records, horizontal flip p=0.5), the same batch size and the same number of worker processes; only the loader
 differs: fastai's `DataLoader` (through `DataLoaders.from_dsets` and `FlipItem`) or `torch.utils.data.DataLoader`
-(flip written in `__getitem__`). Epochs of the two alternate, after one warm-up epoch each, and the medians are compared.
+(flip written in `__getitem__`). Epochs of the two alternate, after one warm-up epoch each, and the medians are compared:
+images per second of wall time (the target: reid_dls at least 0.9x the plain loader), and CPU time per image of the
+workers and the main process together, which other programs running on the machine disturb much less.
 
     python benchmarks/loader_speed.py                 # 2000 JPEGs of 128x128 -> 64x64, 2 workers, batch 32
     python benchmarks/loader_speed.py --size 128 --workers 4 --epochs 7
 """
-import argparse, os, statistics, tempfile, time
+import argparse, os, resource, statistics, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image
@@ -47,13 +49,20 @@ class PlainReid(Dataset):
         if torch.rand(()) < 0.5: x = x.flip(-1)
         return x, self.labels[i]
 
-def images_per_second(loader):
-    "Images per second of one full pass over `loader` (worker start-up included, as in training)"
-    start, n = time.perf_counter(), 0
-    for xb, yb in loader: n += len(xb)
-    return n / (time.perf_counter() - start)
+def cpu_seconds():
+    "CPU time of this process and of its ended children (the loaders' workers end with each epoch)"
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
-def main(n=2000, px=128, size=64, bs=32, workers=2, epochs=5):
+def epoch_speed(loader):
+    "Images per second and CPU microseconds per image of one full pass over `loader`, worker start-up included"
+    start, cpu, n = time.perf_counter(), cpu_seconds(), 0
+    for xb, yb in loader: n += len(xb)
+    secs = time.perf_counter() - start
+    time.sleep(0.1)  # let the workers end, so that their CPU time is counted
+    return n / secs, (cpu_seconds() - cpu) / n * 1e6
+
+def main(n=2000, px=128, size=64, bs=32, workers=2, epochs=7):
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
@@ -65,15 +74,18 @@ def main(n=2000, px=128, size=64, bs=32, workers=2, epochs=5):
         xb, yb = fastai_dl.one_batch()
         xp, yp = next(iter(plain_dl))
         assert xb.shape == xp.shape and xb.dtype == xp.dtype and yb.dtype == yp.dtype, "the loaders must give alike batches"
-        images_per_second(fastai_dl); images_per_second(plain_dl)  # warm-up: page cache, imports in workers
-        rates = {'reid_dls': [], 'torch DataLoader': []}
+        epoch_speed(fastai_dl); epoch_speed(plain_dl)  # warm-up: page cache, lazy set-up
+        runs = {'reid_dls': [], 'torch DataLoader': []}
         for _ in range(epochs):
-            rates['torch DataLoader'].append(images_per_second(plain_dl))
-            rates['reid_dls'].append(images_per_second(fastai_dl))
-    med = {k: statistics.median(v) for k, v in rates.items()}
-    for k, v in rates.items(): print(f"{k:>17}: median {med[k]:7.0f} img/s  (epochs: {', '.join(f'{r:.0f}' for r in v)})")
-    ratio = med['reid_dls'] / med['torch DataLoader']
-    print(f"ratio reid_dls / torch DataLoader: {ratio:.2f}x (target >= 0.9x)")
+            runs['torch DataLoader'].append(epoch_speed(plain_dl))
+            runs['reid_dls'].append(epoch_speed(fastai_dl))
+    rate = {k: statistics.median(r for r, c in v) for k, v in runs.items()}
+    cpu = {k: statistics.median(c for r, c in v) for k, v in runs.items()}
+    for k, v in runs.items():
+        print(f"{k:>17}: median {rate[k]:6.0f} img/s, {cpu[k]:4.0f} CPU us/img  (epochs: {', '.join(f'{r:.0f}' for r, c in v)} img/s)")
+    ratio = rate['reid_dls'] / rate['torch DataLoader']
+    print(f"ratio reid_dls / torch DataLoader: {ratio:.2f}x images/s (target >= 0.9x), "
+          f"{cpu['torch DataLoader'] / cpu['reid_dls']:.2f}x CPU efficiency")
     return ratio
 
 if __name__ == '__main__':
@@ -83,6 +95,6 @@ if __name__ == '__main__':
     p.add_argument('--size', type=int, default=64, help='side of the loaded images')
     p.add_argument('--bs', type=int, default=32, help='batch size')
     p.add_argument('--workers', type=int, default=min(2, os.cpu_count()), help='worker processes of both loaders')
-    p.add_argument('--epochs', type=int, default=5, help='measured epochs of each loader')
+    p.add_argument('--epochs', type=int, default=7, help='measured epochs of each loader')
     a = p.parse_args()
     main(a.n, a.px, a.size, a.bs, a.workers, a.epochs)
