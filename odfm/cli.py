@@ -7,14 +7,15 @@ Docs: https://odfm-dev.github.io/odfm/cli.html.md"""
 # %% auto #0
 __all__ = ['commands', 'user_errors', 'command_function', 'command_parser', 'usage', 'run_command', 'main']
 
-# %% ../nbs/10_cli.ipynb #f5b2bf66
+# %% ../nbs/10_cli.ipynb #af7b33ba
 import sys
 from importlib import import_module
 from fastcore.script import anno_parser
 
-# %% ../nbs/10_cli.ipynb #058990fa
+# %% ../nbs/10_cli.ipynb #ae8638d2
 commands = dict(
     synth='odfm.synth:synth_cli',
+    dataset='odfm.datasets:dataset_cli',
     train='odfm.pipeline:train_cli',
     mine='odfm.pipeline:mine_cli',
     run='odfm.pipeline:run_cli',
@@ -22,28 +23,28 @@ commands = dict(
     quickstart='odfm.pipeline:quickstart',
 )
 
-# %% ../nbs/10_cli.ipynb #4cf7e25b
+# %% ../nbs/10_cli.ipynb #7d6c7a4a
 def command_function(name:str): # a key of `commands`
     "The function behind command `name`, imported on demand"
     if name not in commands: raise ValueError(f"unknown command {name!r}; known: {', '.join(sorted(commands)) or 'none'}")
     mod, fn = commands[name].split(':')
     return getattr(import_module(mod), fn)
 
-# %% ../nbs/10_cli.ipynb #7959a30e
+# %% ../nbs/10_cli.ipynb #b733030c
 def command_parser(name:str): # a key of `commands`
     "The `argparse` parser of command `name`: its own `make_parser`, else one built from its docments"
     fn = command_function(name)
     make = getattr(fn, 'make_parser', None)
     return make(f'odfm {name}') if make else anno_parser(fn, prog=f'odfm {name}')
 
-# %% ../nbs/10_cli.ipynb #06ed5d36
+# %% ../nbs/10_cli.ipynb #9a9e1147
 def usage()->str:
     "The text `odfm` prints when called without a command"
     width = max(map(len, commands), default=0)
     rows = [f"  {k:<{width}}  {commands[k].split(':')[0]}" for k in sorted(commands)]
     return '\n'.join(["usage: odfm COMMAND [options]   (odfm COMMAND --help for each)", "", "commands:", *rows])
 
-# %% ../nbs/10_cli.ipynb #ac45d7ec
+# %% ../nbs/10_cli.ipynb #f6d9372e
 user_errors = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
 
 def run_command(name:str, # a key of `commands`

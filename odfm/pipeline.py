@@ -6,11 +6,11 @@ Docs: https://odfm-dev.github.io/odfm/pipeline.html.md"""
 
 # %% auto #0
 __all__ = ['stage_keys', 'ODFMConfig', 'config_from_dict', 'stage_hash', 'RunDir', 'run_dataset', 'train_valid', 'new_model',
-           'train_phase', 'check_config', 'mining_phase', 'query_sets', 'features', 'evaluate_model', 'metrics_table',
-           'save_json', 'save_figures', 'run_odfm', 'config_from_args', 'config_parser', 'run_cli', 'train_cli',
-           'mine_cli', 'evaluate_cli', 'quickstart']
+           'train_phase', 'check_config', 'mining_phase', 'query_sets', 'features', 'cameras', 'evaluate_model',
+           'metrics_table', 'save_json', 'save_figures', 'run_odfm', 'config_from_args', 'config_parser', 'run_cli',
+           'train_cli', 'mine_cli', 'evaluate_cli', 'quickstart']
 
-# %% ../nbs/08_pipeline.ipynb #8e36032e
+# %% ../nbs/08_pipeline.ipynb #e74d975a
 import json, hashlib, os, difflib, time, argparse
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
@@ -20,7 +20,7 @@ from fastai.callback.progress import CSVLogger
 from fastai.torch_core import set_seed
 from fastcore.script import anno_parser
 from .synth import make_veri
-from .datasets import load_dataset, add_labels, VeRi776
+from .datasets import load_dataset, add_labels, VehicleID
 from .data import reid_dls, test_dl, split_holdout
 from .model import ReidNet, save_model, load_model
 from .occlusion import mine_impacts, sample_occlusions, add_occlusions
@@ -28,12 +28,12 @@ from .learner import reid_learner, fit_resumable, atomic_save
 from .evaluate import embed, feature_metrics, vehicleid_metrics
 from .visualize import plot_cmc
 
-# %% ../nbs/08_pipeline.ipynb #8cc36b3e
+# %% ../nbs/08_pipeline.ipynb #fe5befc5
 @dataclass
 class ODFMConfig:
     "Every setting of an ODFM run"
     root:str=None # dataset root (VeRi-776, VehicleID or a folder); None: the synthetic benchmark
-    vehicleid_size:int=None # VehicleID test size (800/1600/2400); None: the smallest list present
+    vehicleid_size:int=None # VehicleID test size (800/1600/2400); None: 800 when listed, else the smallest list
     synth_ids:int=100 # identities of the synthetic benchmark when `root` is None
     arch:str='resnet18' # backbone: resnet18, resnet34 or resnet50 (the paper's)
     attention:str='block' # CBAM placement: block, stage or none
@@ -55,7 +55,7 @@ class ODFMConfig:
     num_workers:int=0 # data-loading worker processes
     seed:int=0 # seed of every random choice
 
-# %% ../nbs/08_pipeline.ipynb #a307daea
+# %% ../nbs/08_pipeline.ipynb #cd1ef8ec
 def config_from_dict(d:dict)->ODFMConfig: # settings, e.g. read from `config.json`
     "An `ODFMConfig` from `d`, refusing unknown keys"
     known = [f.name for f in fields(ODFMConfig)]
@@ -65,7 +65,7 @@ def config_from_dict(d:dict)->ODFMConfig: # settings, e.g. read from `config.jso
             raise ValueError(f"unknown config key {k!r}" + (f"; did you mean {near[0]!r}?" if near else ''))
     return ODFMConfig(**d)
 
-# %% ../nbs/08_pipeline.ipynb #fd68c037
+# %% ../nbs/08_pipeline.ipynb #4d0086cc
 stage_keys = dict(
     phase1=['root', 'vehicleid_size', 'synth_ids', 'arch', 'attention', 'weights', 'dropout', 'size', 'bs',
             'lr_body', 'lr_head', 'step', 'epochs1', 'holdout', 'seed'])
@@ -77,7 +77,7 @@ def stage_hash(cfg:ODFMConfig, stage:str)->str: # settings; 'phase1', 'mining' o
     sub = {k: getattr(cfg, k) for k in stage_keys[stage]}
     return hashlib.sha1(json.dumps(sub, sort_keys=True).encode()).hexdigest()[:8]
 
-# %% ../nbs/08_pipeline.ipynb #f5f5b25a
+# %% ../nbs/08_pipeline.ipynb #cb38cf81
 class RunDir:
     "Where each phase of a run keeps its results"
     def __init__(self, path, cfg:ODFMConfig): self.path, self.cfg = Path(path), cfg # run folder; settings
@@ -87,7 +87,7 @@ class RunDir:
     @property
     def metrics(self): return self.stage('phase3')/'metrics.json'
 
-# %% ../nbs/08_pipeline.ipynb #8a1bd82f
+# %% ../nbs/08_pipeline.ipynb #4f0b3aaf
 def run_dataset(run:RunDir): # the run whose data to read
     "The `ReidDataset` of `run`: its `root`, or the synthetic benchmark generated once under the run"
     cfg = run.cfg
@@ -96,12 +96,12 @@ def run_dataset(run:RunDir): # the run whose data to read
     kw = {'test_size': cfg.vehicleid_size} if cfg.vehicleid_size else {}
     return load_dataset(root, **kw)
 
-# %% ../nbs/08_pipeline.ipynb #1d3e601f
+# %% ../nbs/08_pipeline.ipynb #301def1a
 def train_valid(ds, cfg:ODFMConfig): # a `ReidDataset`; the run's settings
     "Labelled training records and the held-out images of each identity"
     return split_holdout(add_labels(ds.train), per_id=cfg.holdout, seed=cfg.seed)
 
-# %% ../nbs/08_pipeline.ipynb #f3bc3a79
+# %% ../nbs/08_pipeline.ipynb #d3521cc5
 def new_model(cfg:ODFMConfig, n_classes:int): # settings; training identities
     "The run's network, randomly initialised or from its `weights`"
     return ReidNet(n_classes, arch=cfg.arch, attention=cfg.attention, dropout=cfg.dropout, weights=cfg.weights, verbose=False)
@@ -125,7 +125,7 @@ def train_phase(cfg:ODFMConfig, # settings
     save_model(model, final)
     return model.eval()
 
-# %% ../nbs/08_pipeline.ipynb #33762f2f
+# %% ../nbs/08_pipeline.ipynb #605d7747
 def check_config(cfg:ODFMConfig): # settings to check
     "Raise a `ValueError` naming the first setting a run could not use"
     from odfm.model import archs, check_choice
@@ -139,7 +139,7 @@ def check_config(cfg:ODFMConfig): # settings to check
         if getattr(cfg, k) < 1: raise ValueError(f"{k} must be at least 1, got {getattr(cfg, k)}")
     return cfg
 
-# %% ../nbs/08_pipeline.ipynb #8ab7dbf0
+# %% ../nbs/08_pipeline.ipynb #2f81753b
 def mining_phase(run:RunDir, # the run
                  model:torch.nn.Module, # the phase-1 model
                  train:pd.DataFrame): # labelled training records
@@ -150,7 +150,7 @@ def mining_phase(run:RunDir, # the run
     occ = train.iloc[:0].assign(box=None) if cfg.sampling == 'none' else sample_occlusions(table, k=cfg.k, method=cfg.sampling, seed=cfg.seed)
     return table, occ
 
-# %% ../nbs/08_pipeline.ipynb #1ebcef0d
+# %% ../nbs/08_pipeline.ipynb #05bbf475
 def query_sets(ds): # a `ReidDataset`
     "Named query records: 'query', plus 'query_occluded' and 'query_clean' on a synthetic root"
     sets, meta = {'query': ds.query}, Path(ds.root)/'odfm_meta'
@@ -161,21 +161,25 @@ def query_sets(ds): # a `ReidDataset`
     sets['query_clean'] = ds.query.assign(path=[str(meta/'image_query_clean'/Path(p).name) for p in ds.query.path])
     return sets
 
-# %% ../nbs/08_pipeline.ipynb #a2aeadba
+# %% ../nbs/08_pipeline.ipynb #3c86ee37
 def features(model, df:pd.DataFrame, cfg:ODFMConfig): # network; records; settings (size, bs, workers)
     "Embeddings of `df`'s images, in order"
     return embed(model, test_dl(df, size=cfg.size, bs=64, num_workers=cfg.num_workers))
 
+def cameras(df:pd.DataFrame): # records
+    "Their camera ids, or None when the dataset has none (camid -1)"
+    return None if df.camid.lt(0).any() else df.camid.values
+
 def evaluate_model(model, ds, cfg:ODFMConfig)->dict: # network; `ReidDataset`; settings
     "Metrics of `model` on every query set of `ds` (VehicleID: its repeated-draw protocol)"
-    if ds.query.camid.lt(0).all():  # VehicleID: no cameras; the protocol draws its own galleries
+    if isinstance(ds, VehicleID):  # the protocol draws its own galleries from the whole test list
         test = pd.concat([ds.query, ds.gallery], ignore_index=True)
         return {'vehicleid': vehicleid_metrics(test, features(model, test, cfg), seed=cfg.seed)}
-    gf = features(model, ds.gallery, cfg)
-    return {name: feature_metrics(features(model, q, cfg), gf, q.vid.values, ds.gallery.vid.values, q.camid.values, ds.gallery.camid.values)
+    gf, g = features(model, ds.gallery, cfg), ds.gallery
+    return {name: feature_metrics(features(model, q, cfg), gf, q.vid.values, g.vid.values, cameras(q), cameras(g))
             for name, q in query_sets(ds).items() if len(q)}
 
-# %% ../nbs/08_pipeline.ipynb #3efa0d77
+# %% ../nbs/08_pipeline.ipynb #19d0f120
 def metrics_table(res:dict)->pd.DataFrame: # `run_odfm`'s result
     "mAP, rank-1 and rank-5 (%) of each model (rows) on each query set (columns)"
     rows = {m: {(q, k): 100 * v[k] for q, v in sets.items() for k in ('mAP', 'R1', 'R5')}
@@ -188,7 +192,7 @@ def save_json(obj, path:Path): # JSON-able object; destination
     tmp.write_text(json.dumps(obj, indent=1)); os.replace(tmp, path)
     return path
 
-# %% ../nbs/08_pipeline.ipynb #d6997997
+# %% ../nbs/08_pipeline.ipynb #8bd0a75c
 def save_figures(folder:Path, metrics:dict): # where to write; {model: {query set: ReidMetrics}}
     "CMC curves of every model on every query set, as one PNG"
     names = list(next(iter(metrics.values())))
@@ -197,7 +201,7 @@ def save_figures(folder:Path, metrics:dict): # where to write; {model: {query se
     folder.mkdir(parents=True, exist_ok=True)
     fig.tight_layout(); fig.savefig(folder/'cmc.png'); plt.close(fig)
 
-# %% ../nbs/08_pipeline.ipynb #997781f2
+# %% ../nbs/08_pipeline.ipynb #149e2027
 def run_odfm(cfg:ODFMConfig, # settings, checked before any work
              run_dir)->dict: # the run folder (created)
     "Phases 1-3 and the evaluation of both models; resumes or skips what an earlier call did"
@@ -218,7 +222,7 @@ def run_odfm(cfg:ODFMConfig, # settings, checked before any work
                metrics={m: {q: v.to_dict() for q, v in sets.items()} for m, sets in metrics.items()})
     return json.loads(save_json(res, run.metrics).read_text())
 
-# %% ../nbs/08_pipeline.ipynb #5f0a7c80
+# %% ../nbs/08_pipeline.ipynb #55cc627a
 def config_from_args(config:str=None, # JSON file of settings
                      **kw)->ODFMConfig: # settings given on the command line (None: not given)
     "Settings from a JSON file, overridden by the options given, checked"
@@ -234,7 +238,7 @@ def config_parser(func, prog:str): # a command taking `**settings`; its name
         p.add_argument('--' + f.name.replace('_', '-'), dest=f.name, type=f.type, default=None, help=f"{docs[f.name]} (default: {f.default})")
     return p
 
-# %% ../nbs/08_pipeline.ipynb #d3d96d71
+# %% ../nbs/08_pipeline.ipynb #270d7c15
 def run_cli(run_dir:str='odfm-run', # the run folder: results, checkpoints, figures
             config:str=None, # JSON file of settings (options below win over it)
             **settings):
@@ -245,7 +249,7 @@ def run_cli(run_dir:str='odfm-run', # the run folder: results, checkpoints, figu
 
 run_cli.make_parser = lambda prog: config_parser(run_cli, prog)
 
-# %% ../nbs/08_pipeline.ipynb #7fd9b264
+# %% ../nbs/08_pipeline.ipynb #147a2574
 def train_cli(run_dir:str='odfm-run', # the run folder
               config:str=None, # JSON file of settings
               **settings):
@@ -266,7 +270,7 @@ def mine_cli(run_dir:str='odfm-run', # the run folder
 
 for f in (train_cli, mine_cli): f.make_parser = (lambda f: lambda prog: config_parser(f, prog))(f)
 
-# %% ../nbs/08_pipeline.ipynb #2d440cb8
+# %% ../nbs/08_pipeline.ipynb #6eae8ab0
 def evaluate_cli(checkpoint:str, # a model file written by `odfm train`/`odfm run` (`model.pth`)
                  root:str, # dataset root: VeRi-776, VehicleID or a folder
                  size:int=64, # input size the model was trained at
@@ -279,7 +283,7 @@ def evaluate_cli(checkpoint:str, # a model file written by `odfm train`/`odfm ru
     print(pd.DataFrame(res).T.to_string())
     if out: save_json(res, Path(out))
 
-# %% ../nbs/08_pipeline.ipynb #4004af73
+# %% ../nbs/08_pipeline.ipynb #cc618cf8
 def quickstart(run_dir:str='odfm-quickstart', # where the data, checkpoints, metrics and figures go
                ids:int=100, # identities of the synthetic benchmark
                seed:int=0, # seed of the data and the training
