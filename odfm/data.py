@@ -149,7 +149,8 @@ def reid_dls(train_df:pd.DataFrame, # training records; `label` added when missi
     if seed is not None: set_seed(seed)
     dsets = ReidImages(train_df, size, split_idx=0), ReidImages(valid_df, size, split_idx=1)
     if device is None: device = default_device()
-    return DataLoaders.from_dsets(*dsets, bs=bs, num_workers=num_workers, after_batch=[ImageBatch(), FlipBatch(flip_p)],
+    if num_workers is not None: kwargs['num_workers'] = num_workers  # from_dsets can't pass None on
+    return DataLoaders.from_dsets(*dsets, bs=bs, after_batch=[ImageBatch(), FlipBatch(flip_p)],
                                   device=device, **kwargs)
 
 # %% ../nbs/02_data.ipynb #fcd0d4af
