@@ -10,7 +10,7 @@ __all__ = ['ablation_arms', 'query_set_names', 'reference_arm', 'paper_numbers',
            'summary_table', 'paired_differences', 'paired_table', 'plot_ablation', 'impact_arrays', 'best_square_map',
            'impact_summary', 'plot_best_squares', 'quick_root', 'ablation_config', 'save_ablation', 'ablation_cli']
 
-# %% ../nbs/11_experiments.ipynb #3e8219f6
+# %% ../nbs/11_experiments.ipynb #cbabfe79
 import json, math, time
 from dataclasses import replace, asdict
 from pathlib import Path
@@ -31,7 +31,7 @@ from .validity import phase1_and_mining, top_quarter_mass
 from .pipeline import (ODFMConfig, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase, new_model,
                            run_odfm, evaluate_model, save_json)
 
-# %% ../nbs/11_experiments.ipynb #8861495e
+# %% ../nbs/11_experiments.ipynb #3c76ef73
 class RandomErasingBatch(DisplayedTransform):
     "Random Erasing (paper defaults) on each image of a training batch"
     split_idx, order = 0, 20  # training only, after `FlipBatch` (order 10)
@@ -45,7 +45,7 @@ class RandomErasingBatch(DisplayedTransform):
         for j in range(len(t)): t[j] = self.erase(t[j])
         return x
 
-# %% ../nbs/11_experiments.ipynb #a22ad4f1
+# %% ../nbs/11_experiments.ipynb #1319f2e1
 def train_phase_tfms(cfg:ODFMConfig, # settings
                      folder:Path, # the phase's folder
                      train:pd.DataFrame, valid:pd.DataFrame, # training / held-out records
@@ -64,7 +64,7 @@ def train_phase_tfms(cfg:ODFMConfig, # settings
     fit_resumable(learn, epochs, final.parent/'resume.pth'); save_model(model, final)
     return model.eval()
 
-# %% ../nbs/11_experiments.ipynb #7d1fb2f7
+# %% ../nbs/11_experiments.ipynb #9729b780
 ablation_arms = {  # name -> (settings that differ from the base, Random Erasing in phase 3)
     'baseline':       (dict(attention='none', sampling='none'), False),     # ResNet, phase 1 trained longer
     '+attention':     (dict(attention='block', sampling='none'), False),    # CBAM, phase 1 trained longer
@@ -76,7 +76,7 @@ ablation_arms = {  # name -> (settings that differ from the base, Random Erasing
 
 def synthesis(cfg:ODFMConfig): return cfg.sampling != 'none' and cfg.k > 0 # does phase 3 add occluded copies?
 
-# %% ../nbs/11_experiments.ipynb #d5e5cae1
+# %% ../nbs/11_experiments.ipynb #730b7753
 def arm_config(arm:str, # a key of `ablation_arms`
                base:ODFMConfig): # the shared settings (its `epochs3` is the synthesis arms')
     "The settings of one arm: phase 3 of arms without synthesis lasts (1+k)·epochs3 epochs"
@@ -89,7 +89,7 @@ def training_passes(cfg:ODFMConfig, # an arm's settings
     "Images seen in training, phases 1 and 3 together"
     return n_train * cfg.epochs1 + (1 + cfg.k * synthesis(cfg)) * n_train * cfg.epochs3
 
-# %% ../nbs/11_experiments.ipynb #a6e5ea31
+# %% ../nbs/11_experiments.ipynb #a8e23315
 def run_erasing(cfg:ODFMConfig, # settings (phase 3: `epochs3` epochs on the originals)
                 run_dir): # the run folder, shared with `run_odfm`
     "Phase 1 (shared), then phase 3 on the originals with `RandomErasingBatch`; `run_odfm`'s result format"
@@ -108,7 +108,7 @@ def run_arm(arm:str, base:ODFMConfig, run_dir): # a key of `ablation_arms`; shar
     cfg = arm_config(arm, base)
     return run_erasing(cfg, run_dir) if ablation_arms[arm][1] else run_odfm(cfg, run_dir)
 
-# %% ../nbs/11_experiments.ipynb #f24b2757
+# %% ../nbs/11_experiments.ipynb #1f8ce4e2
 query_set_names = dict(query='as generated', query_clean='clean', query_occluded='occluded')
 
 def arm_rows(arm:str, # the arm's name
@@ -120,12 +120,12 @@ def arm_rows(arm:str, # the arm's name
     return [dict(arm=arm, seed=cfg.seed, queries=name, passes=passes, **{k: 100 * m[k] for k in ('mAP', 'R1', 'R5')})
             for q, name in query_set_names.items() if (m := res['metrics'][model].get(q))]
 
-# %% ../nbs/11_experiments.ipynb #e39bd2f4
+# %% ../nbs/11_experiments.ipynb #a6f300fa
 reference_arm = 'ODFM'
 
 def run_ablation(base:ODFMConfig, # shared settings (`seed` is replaced by each of `seeds`)
                  run_dir, # the run folder
-                 seeds=(0, 1, 2), # seeds: each generates its own benchmark and trains every arm
+                 seeds=(0, 1, 2, 3, 4), # seeds: each generates its own benchmark and trains every arm
                  arms=tuple(ablation_arms), # arms to run
                  log=print): # called with a line per finished arm
     "Long table of every arm and seed, plus 'phase 1 only' rows of the reference arm's phase-1 model"
@@ -139,7 +139,7 @@ def run_ablation(base:ODFMConfig, # shared settings (`seed` is replaced by each 
                 f"occluded {100 * res['metrics']['odfm']['query_occluded']['mAP']:.1f} ({time.perf_counter() - t:.0f} s)")
     return pd.DataFrame(rows)
 
-# %% ../nbs/11_experiments.ipynb #abf36a7e
+# %% ../nbs/11_experiments.ipynb #1ed42fd9
 def summary_table(df:pd.DataFrame, # `run_ablation`'s long table
                   metrics=('mAP', 'R1', 'R5')): # columns to summarise
     "'mean ± std' per arm (rows, in run order) and query set × metric (columns)"
@@ -149,12 +149,13 @@ def summary_table(df:pd.DataFrame, # `run_ablation`'s long table
     cols = [(k, q) for q in query_set_names.values() for k in metrics if (k, q) in cell]
     return cell[cols].swaplevel(axis=1).reindex(df.arm.unique())
 
-# %% ../nbs/11_experiments.ipynb #685944df
+# %% ../nbs/11_experiments.ipynb #f2474063
 def paired_differences(df:pd.DataFrame, # `run_ablation`'s long table
                        ref:str=reference_arm, # the arm every other is compared with
                        metric:str='mAP', queries:str='occluded'): # which number, on which query set
     "Per arm: mean of (arm − ref) over seeds, its 95 % t-interval, and the seeds where ref is better"
     w = df[df.queries == queries].pivot_table(index='seed', columns='arm', values=metric, sort=False)
+    if ref not in w: raise ValueError(f"the reference arm {ref!r} is not in the table: run it to compare arms with it")
     out = {}
     for arm in [a for a in w if a != ref]:
         d = (w[arm] - w[ref]).dropna(); n = len(d)
@@ -162,7 +163,7 @@ def paired_differences(df:pd.DataFrame, # `run_ablation`'s long table
         out[arm] = dict(delta=d.mean(), lo=d.mean() - half, hi=d.mean() + half, ref_wins=int((d < 0).sum()), n=n)
     return pd.DataFrame(out).T
 
-# %% ../nbs/11_experiments.ipynb #2d5a035f
+# %% ../nbs/11_experiments.ipynb #0fbd6ac7
 def paired_table(df:pd.DataFrame, # `run_ablation`'s long table
                  ref:str=reference_arm, # the reference arm
                  metrics=('mAP', 'R1', 'R5'), sets=('clean', 'occluded')): # numbers and query sets compared
@@ -170,7 +171,7 @@ def paired_table(df:pd.DataFrame, # `run_ablation`'s long table
     fmt = lambda r: f"{r.delta:+.1f} [{r.lo:+.1f}, {r.hi:+.1f}] ({int(r.ref_wins)}/{int(r.n)})"
     return pd.DataFrame({(q, m): paired_differences(df, ref, m, q).apply(fmt, axis=1) for q in sets for m in metrics})
 
-# %% ../nbs/11_experiments.ipynb #fd051a63
+# %% ../nbs/11_experiments.ipynb #3f9d417e
 def plot_ablation(df:pd.DataFrame, # `run_ablation`'s long table
                   metrics=('mAP', 'R1'), sets=('clean', 'occluded'), # panels: metric × query set
                   dpi:int=70): # figure resolution
@@ -185,7 +186,7 @@ def plot_ablation(df:pd.DataFrame, # `run_ablation`'s long table
     fig.tight_layout(pad=0.3)
     return fig
 
-# %% ../nbs/11_experiments.ipynb #a1addc09
+# %% ../nbs/11_experiments.ipynb #9291e0e5
 def impact_arrays(table:pd.DataFrame): # an impact table (`mine_impacts`)
     "p̄ [N, S] and the candidate squares [S, 4] of a mined table"
     s = int(table.cand.max()) + 1
@@ -198,8 +199,8 @@ def best_square_map(table:pd.DataFrame, # an impact table
     share = torch.bincount(p_bar.argmax(1), minlength=len(cands)).double() / len(p_bar)
     return (box_masks(cands, size, size)[:, 0].double() * share[:, None, None]).sum(0)
 
-# %% ../nbs/11_experiments.ipynb #d1384cbd
-def impact_summary(base:ODFMConfig, run_dir, seeds=(0, 1, 2)): # shared settings; the run folder; seeds
+# %% ../nbs/11_experiments.ipynb #5fb7e8df
+def impact_summary(base:ODFMConfig, run_dir, seeds=(0, 1, 2, 3, 4)): # shared settings; the run folder; seeds
     "Per attention setting and seed: mean entropy of p̄ (and log S), mean top-quarter mass"
     rows = []
     for s in seeds:
@@ -218,7 +219,7 @@ def plot_best_squares(tables:dict, # name -> impact table
     fig.colorbar(im, ax=axs[0].tolist(), shrink=0.8)
     return fig
 
-# %% ../nbs/11_experiments.ipynb #9fd0889a
+# %% ../nbs/11_experiments.ipynb #c62369d9
 paper_numbers = pd.DataFrame([
     ('ODFM paper (ResNet-50 + attention)', 65.01, 91.00, '76.57 / 71.55 / 68.23'),
     ('plain ResNet-50 strong baseline (BoT port)', 78.3, 95.8, '–'),
@@ -226,7 +227,7 @@ paper_numbers = pd.DataFrame([
     ('TransReID (ViT-B)', 82.1, 97.4, '85.2 (800)')],
     columns=['model (GPU, real data)', 'VeRi-776 mAP', 'VeRi-776 R1', 'VehicleID R1 800 / 1600 / 2400']).set_index('model (GPU, real data)')
 
-# %% ../nbs/11_experiments.ipynb #0fa94cad
+# %% ../nbs/11_experiments.ipynb #9a05a012
 def quick_root(run_dir): # the run folder
     "The tiny benchmark of `--quick` (10 identities at 32×32), generated once under the run folder"
     root = Path(run_dir)/'data'/'tiny-veri'
@@ -236,35 +237,37 @@ def quick_root(run_dir): # the run folder
 def ablation_config(run_dir, # the run folder (the quick benchmark lives there)
                     quick:bool=False, # the tiny benchmark of the tests: its seeds vary the training only
                     **kw): # `ODFMConfig` settings that differ (None: not given)
-    "The shared settings of the ablation: the quickstart's with 3 phase-3 epochs, or the tiny ones"
-    tiny = dict(root=str(quick_root(run_dir)), size=32, bs=8, epochs1=1, epochs3=1, d=16, stride=16) if quick else dict(epochs3=3)
+    "The shared settings of the ablation: the quickstart's, or the tiny ones of `--quick`"
+    tiny = dict(root=str(quick_root(run_dir)), size=32, bs=8, epochs1=1, epochs3=1, d=16, stride=16) if quick else {}
     return check_config(ODFMConfig(**(tiny | {k: v for k, v in kw.items() if v is not None})))
 
 def save_ablation(df:pd.DataFrame, folder:Path): # `run_ablation`'s long table; where to write
-    "Write the long table, the summary, the paired comparisons (CSV, atomically) and the chart (PNG)"
+    "Write the long table, the summary, the paired comparisons when ODFM ran (CSV, atomically) and the chart (PNG)"
     folder.mkdir(parents=True, exist_ok=True)
-    for name, t in (('results', df), ('summary', summary_table(df)), ('paired', paired_table(df))):
+    tables = [('results', df), ('summary', summary_table(df))] + ([('paired', paired_table(df))] if reference_arm in set(df.arm) else [])
+    for name, t in tables:
         tmp = folder/f'.{name}.csv.tmp'; t.to_csv(tmp, index=name != 'results'); tmp.replace(folder/f'{name}.csv')
     fig = plot_ablation(df); fig.savefig(folder/'.ablation.tmp.png'); plt.close(fig)
     (folder/'.ablation.tmp.png').replace(folder/'ablation.png')
 
-# %% ../nbs/11_experiments.ipynb #654091c1
+# %% ../nbs/11_experiments.ipynb #180f0eb1
 def ablation_cli(run_dir:str='odfm-ablation', # the run folder: data, phases and results (a re-run resumes)
                  quick:bool=False, # tiny benchmark, one epoch per phase: checks the machinery in seconds
-                 seeds:str=None, # comma-separated seeds; default 0,1,2 (quick: 0,1)
+                 seeds:str=None, # comma-separated seeds; default 0,1,2,3,4 (quick: 0,1)
                  ids:int=None, # identities of the synthetic benchmark (default 100; not with --quick)
                  epochs1:int=None, # phase-1 epochs (default 8)
-                 epochs3:int=None, # phase-3 epochs of the synthesis arms (default 3); the others get (1+k)·epochs3
+                 epochs3:int=None, # phase-3 epochs of the synthesis arms (default 6); the others get (1+k)·epochs3
                  arms:str=None): # comma-separated arms (default: all)
     "ODFM's ablation at equal training passes: every arm × seed, mean ± std, paired comparisons, chart"
     base = ablation_config(run_dir, quick, synth_ids=ids, epochs1=epochs1, epochs3=epochs3)
-    seeds = [int(s) for s in (seeds or ('0,1' if quick else '0,1,2')).split(',')]
+    seeds = [int(s) for s in (seeds or ('0,1' if quick else '0,1,2,3,4')).split(',')]
     arms = [a.strip() for a in arms.split(',')] if arms else list(ablation_arms)
     for a in arms: arm_config(a, base)  # unknown arms fail before any training
     parts = []
     for s in seeds:  # the tables are rewritten after each seed: an interrupted run leaves whole seeds behind
         parts.append(run_ablation(base, run_dir, [s], arms))
         df = pd.concat(parts, ignore_index=True); save_ablation(df, Path(run_dir)/'ablation')
-    print(summary_table(df).to_string()); print(f"\npaired against {reference_arm}:"); print(paired_table(df).to_string())
+    print(summary_table(df).to_string())
+    if reference_arm in arms: print(f"\npaired against {reference_arm}:\n{paired_table(df).to_string()}")
     print(f"\ntables and chart: {Path(run_dir)/'ablation'}")
     return df
