@@ -10,7 +10,7 @@ __all__ = ['validity_targets', 'meta_key', 'detail_boxes', 'identity_groups', 'c
            'localisation_stats', 'retrieval_stats', 'phase1_and_mining', 'validity_seed', 'validity_checks', 'mean_std',
            'validity_table', 'plot_impacts_over_details', 'plot_validity', 'variant_stats']
 
-# %% ../nbs/00b_synth_validity.ipynb #3b4750cb
+# %% ../nbs/00b_synth_validity.ipynb #966fdd0b
 import json, math
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -25,13 +25,13 @@ from .occlusion import impact_entropy, impact_map
 from .pipeline import (ODFMConfig, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase,
                            mining_phase, query_sets, features, save_json)
 
-# %% ../nbs/00b_synth_validity.ipynb #415f0584
+# %% ../nbs/00b_synth_validity.ipynb #24eb263e
 def meta_key(path): # an image path
     "The sidecar's name of an image: 'folder/file'"
     p = Path(path)
     return f'{p.parent.name}/{p.name}'
 
-# %% ../nbs/00b_synth_validity.ipynb #e4599a6c
+# %% ../nbs/00b_synth_validity.ipynb #0f56f752
 def detail_boxes(root, # a synthetic root (with `odfm_meta/`)
                  paths, # image paths of that root
                  size:int): # side of the model input the boxes are wanted in
@@ -42,12 +42,12 @@ def detail_boxes(root, # a synthetic root (with `odfm_meta/`)
     by = {k: g[['x0', 'y0', 'x1', 'y1']].to_numpy(float) * scale for k, g in det.groupby('image')}
     return [by.get(meta_key(p), np.zeros((0, 4))) for p in paths]
 
-# %% ../nbs/00b_synth_validity.ipynb #9fbce9eb
+# %% ../nbs/00b_synth_validity.ipynb #454ae66c
 def identity_groups(root): # a synthetic root (with `odfm_meta/`)
     "Each identity's type+colour group: a Series indexed by vid"
     return pd.read_csv(Path(root)/'odfm_meta'/'identities.csv').set_index('vid')['group']
 
-# %% ../nbs/00b_synth_validity.ipynb #969c148c
+# %% ../nbs/00b_synth_validity.ipynb #7d49078d
 def colour_histogram(path, # an image file
                      bins:int=8): # bins per RGB channel
     "The image's colour histogram: `bins`³ shares summing to 1"
@@ -55,14 +55,14 @@ def colour_histogram(path, # an image file
     h = np.bincount((a[:, 0] * bins + a[:, 1]) * bins + a[:, 2], minlength=bins**3).astype(np.float32)
     return h / h.sum()
 
-# %% ../nbs/00b_synth_validity.ipynb #87681bd2
+# %% ../nbs/00b_synth_validity.ipynb #4a6c51bb
 def colour_histogram_baseline(query:pd.DataFrame, gallery:pd.DataFrame, # records with `path`, `vid`, `camid`
                               bins:int=8): # bins per RGB channel
     "VeRi-776 metrics of ranking the gallery by colour-histogram distance"
     qf, gf = (np.stack([colour_histogram(p, bins) for p in df.path]) for df in (query, gallery))
     return feature_metrics(qf, gf, query.vid.values, gallery.vid.values, query.camid.values, gallery.camid.values)
 
-# %% ../nbs/00b_synth_validity.ipynb #a6910fee
+# %% ../nbs/00b_synth_validity.ipynb #73818d56
 def paired_query_sets(ds): # a synthetic `ReidDataset` (its root has `odfm_meta/`)
     "`query_sets` plus 'query_occluded_clean': the clean twins of the occluded queries, in the same order"
     sets = query_sets(ds)
@@ -71,7 +71,7 @@ def paired_query_sets(ds): # a synthetic `ReidDataset` (its root has `odfm_meta/
     sets['query_occluded_clean'] = sets['query_clean'][[p in occ for p in sets['query'].path]].reset_index(drop=True)
     return sets
 
-# %% ../nbs/00b_synth_validity.ipynb #c833d17e
+# %% ../nbs/00b_synth_validity.ipynb #d388d7f5
 def rank1_group_errors(qf, gf, # query / gallery features
                        query:pd.DataFrame, gallery:pd.DataFrame, # their records (`vid`, `camid`)
                        groups:pd.Series): # vid -> type+colour group (`identity_groups`)
@@ -83,13 +83,13 @@ def rank1_group_errors(qf, gf, # query / gallery features
     return dict(mistakes=int(wrong.sum()), in_group=float((groups[top[wrong]].to_numpy() == qg[wrong]).mean()) if wrong.any() else math.nan,
                 in_group_chance=float(np.mean(chance)))
 
-# %% ../nbs/00b_synth_validity.ipynb #c66901ef
+# %% ../nbs/00b_synth_validity.ipynb #9ff566d8
 def top_quarter_mass(p_bar:torch.Tensor): # [N, S] per-image distributions over candidates
     "Share of each image's mass [N] carried by its ⌈S/4⌉ largest candidates"
     k = math.ceil(p_bar.shape[1] / 4)
     return p_bar.topk(k, dim=1).values.sum(1)
 
-# %% ../nbs/00b_synth_validity.ipynb #05979530
+# %% ../nbs/00b_synth_validity.ipynb #e9cf843a
 def box_hits(cands:torch.Tensor, # [S, 4] candidate squares (x0, y0, x1, y1)
              boxes:np.ndarray, # [M, 4] detail boxes, same pixels
              rule:str='overlap'): # 'overlap' (positive intersection) or 'centre' (the square holds a box's centre)
@@ -102,7 +102,7 @@ def box_hits(cands:torch.Tensor, # [S, 4] candidate squares (x0, y0, x1, y1)
     h = torch.minimum(c[..., 3], b[..., 3]) - torch.maximum(c[..., 1], b[..., 1])
     return ((w > 0) & (h > 0)).any(1)
 
-# %% ../nbs/00b_synth_validity.ipynb #bb85ecca
+# %% ../nbs/00b_synth_validity.ipynb #51400e37
 def detail_hit_rates(p_tilde:torch.Tensor, # [N, S] impacts
                      cands:torch.Tensor, # [S, 4] candidate squares
                      boxes:list, # N detail-box arrays [M, 4] (`detail_boxes`)
@@ -113,7 +113,7 @@ def detail_hit_rates(p_tilde:torch.Tensor, # [N, S] impacts
     best = hits.gather(1, p_tilde.argmax(1, keepdim=True))[:, 0]
     return float(best[used].mean()), float(hits[used].mean()), int(used.sum())
 
-# %% ../nbs/00b_synth_validity.ipynb #aa599cc4
+# %% ../nbs/00b_synth_validity.ipynb #df94ab9c
 def localisation_stats(table:pd.DataFrame, # an impact table (`mine_impacts`)
                        root, # the synthetic root of its images
                        size:int): # model input side
@@ -126,7 +126,7 @@ def localisation_stats(table:pd.DataFrame, # an impact table (`mine_impacts`)
         out[f'best_hit_{rule}'], out[f'random_hit_{rule}'], out['n_used'] = detail_hit_rates(p_tilde, cands, boxes, rule)
     return out
 
-# %% ../nbs/00b_synth_validity.ipynb #c535292c
+# %% ../nbs/00b_synth_validity.ipynb #90ecd8a9
 def retrieval_stats(model, # phase-1 network
                     ds, # its synthetic `ReidDataset`
                     cfg:ODFMConfig): # settings (size, workers)
@@ -141,7 +141,7 @@ def retrieval_stats(model, # phase-1 network
     hb = colour_histogram_baseline(sets['query_clean'], g)
     return out | dict(mAP_hist=hb.mAP, R1_hist=hb.rank(1))
 
-# %% ../nbs/00b_synth_validity.ipynb #c77e16b0
+# %% ../nbs/00b_synth_validity.ipynb #8d0d7fbf
 def phase1_and_mining(cfg:ODFMConfig, # settings of the run
                       run_dir): # the run folder, shared with `run_odfm`
     "The run's dataset, phase-1 model (eval mode) and impact table: from the cache, else trained and mined"
@@ -150,7 +150,7 @@ def phase1_and_mining(cfg:ODFMConfig, # settings of the run
     model = train_phase(cfg, run.stage('phase1'), train, valid, cfg.epochs1)
     return ds, model, mining_phase(run, model, train)[0]
 
-# %% ../nbs/00b_synth_validity.ipynb #4ab7bd0c
+# %% ../nbs/00b_synth_validity.ipynb #43e8ccd0
 def validity_seed(cfg:ODFMConfig, # settings of the run (`seed` picks the data and the training)
                   run_dir): # the run folder, shared with `run_odfm` and the ablation
     "Every validity number of one seed, cached as JSON under `run_dir/validity`"
@@ -161,7 +161,7 @@ def validity_seed(cfg:ODFMConfig, # settings of the run (`seed` picks the data a
     out.parent.mkdir(parents=True, exist_ok=True)
     return json.loads(save_json(res, out).read_text())
 
-# %% ../nbs/00b_synth_validity.ipynb #87b16b21
+# %% ../nbs/00b_synth_validity.ipynb #d112b6a3
 def validity_checks(r:pd.DataFrame): # one row per seed (`validity_seed` results)
     "The derived quantities the targets are stated on, one column each"
     return pd.DataFrame({
@@ -176,7 +176,7 @@ validity_targets = {'clean mAP / histogram mAP': 3, 'occlusion cost, all queries
                     'occlusion cost, occluded queries (mAP points)': 15, 'top-quarter impact mass': 0.5,
                     'best / random square on a detail (overlap)': 2, 'best / random square on a detail (centre)': 2}
 
-# %% ../nbs/00b_synth_validity.ipynb #19dd9276
+# %% ../nbs/00b_synth_validity.ipynb #42dcd615
 def mean_std(df:pd.DataFrame, # one row per seed
              digits:int=3): # decimals shown
     "'mean ± std' of every column (std over seeds, ddof=1; 0 for one seed)"
@@ -189,7 +189,7 @@ def validity_table(rows:list): # `validity_seed` results
     return pd.DataFrame({'mean ± std': mean_std(c, 2), 'target': pd.Series(validity_targets).map(lambda t: f'≥ {t}'),
                          'met': c.mean() >= pd.Series(validity_targets)})
 
-# %% ../nbs/00b_synth_validity.ipynb #db42717a
+# %% ../nbs/00b_synth_validity.ipynb #ce33dcd1
 def plot_impacts_over_details(table:pd.DataFrame, # an impact table (`mine_impacts`)
                               root, # its synthetic root
                               size:int, # model input side
@@ -211,7 +211,7 @@ def _draw_one(ax, rows, root, size):
     x0, y0, x1, y1 = cands[p_bar.argmax()].tolist()
     ax.add_patch(Rectangle((x0-.5, y0-.5), x1-x0, y1-y0, fill=False, ec='red', lw=1.2, ls='--'))
 
-# %% ../nbs/00b_synth_validity.ipynb #f56d4837
+# %% ../nbs/00b_synth_validity.ipynb #c5249d26
 def _bars(ax, vals:dict, title:str, ref=None, ref_label=''): # label -> per-seed values
     "One panel: mean bars with std error bars, and an optional dashed reference line"
     m, s = [np.mean(v) for v in vals.values()], [np.std(v, ddof=1) if len(v) > 1 else 0 for v in vals.values()]
@@ -232,7 +232,7 @@ def plot_validity(rows:list, # `validity_seed` results
     fig.tight_layout(pad=0.3)
     return fig
 
-# %% ../nbs/00b_synth_validity.ipynb #eabbc1b5
+# %% ../nbs/00b_synth_validity.ipynb #bd90568a
 def variant_stats(cfg:ODFMConfig, # settings of the run whose phase-1 model to use
                   run_dir, # the run folder (phase 1 trained there)
                   name:str, # name of the variant: its folder under `run_dir/validity/variants`
