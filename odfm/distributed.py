@@ -12,7 +12,7 @@ __all__ = ['file_writers', 'phases', 'ddp_commands', 'feature_keys', 'default_ba
            'load_features', 'export_features', 'export_query_gallery', 'Embedder', 'export_onnx', 'onnx_embed',
            'check_onnx', 'import_faiss', 'faiss_index', 'faiss_search', 'export_cli']
 
-# %% ../nbs/12_distributed.ipynb #2a563e13
+# %% ../nbs/12_distributed.ipynb #2487b698
 import datetime, os, shutil, sys, warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +21,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from fastcore.basics import store_attr, patch
+from fastcore.imports import IN_NOTEBOOK
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback, CSVLogger
@@ -36,7 +37,7 @@ from .evaluate import embed
 from . import pipeline
 from .pipeline import RunDir, run_dataset, train_valid, new_model, mining_phase, config_from_args, config_parser
 
-# %% ../nbs/12_distributed.ipynb #52b7093a
+# %% ../nbs/12_distributed.ipynb #e565b9c7
 def default_backend()->str:
     "'nccl' when this process has a GPU, else 'gloo' (CPUs)"
     return 'nccl' if torch.cuda.is_available() and dist.is_nccl_available() else 'gloo'
@@ -50,7 +51,7 @@ def init_distributed(backend:str=None, # 'gloo', 'nccl'; None: `default_backend`
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_min))
     return rank_distrib(), max(1, num_distrib())
 
-# %% ../nbs/12_distributed.ipynb #483579f0
+# %% ../nbs/12_distributed.ipynb #ce56bd63
 @contextmanager
 def distributed(backend:str=None): # see `init_distributed`
     "Join the process group for the block (when launched by `torchrun`), leave it afterwards"
@@ -60,7 +61,7 @@ def distributed(backend:str=None): # see `init_distributed`
     finally:
         if joined and dist.is_initialized(): dist.destroy_process_group()
 
-# %% ../nbs/12_distributed.ipynb #e6d0c67b
+# %% ../nbs/12_distributed.ipynb #7075681a
 def on_rank0_first(func, *args, **kwargs):
     "`func(*args, **kwargs)` on rank 0, then (after a barrier) on the other ranks; its result on every rank"
     if rank_distrib() == 0: res = func(*args, **kwargs)
@@ -68,7 +69,7 @@ def on_rank0_first(func, *args, **kwargs):
     if rank_distrib() != 0: res = func(*args, **kwargs)
     return res
 
-# %% ../nbs/12_distributed.ipynb #c354dcb5
+# %% ../nbs/12_distributed.ipynb #4ec2cb88
 def broadcast_order(idxs:list)->list: # this rank's order of an epoch
     "Rank 0's `idxs` on every rank (unchanged outside a process group)"
     if not dist.is_initialized(): return list(idxs)
@@ -76,7 +77,7 @@ def broadcast_order(idxs:list)->list: # this rank's order of an epoch
     dist.broadcast(t, 0)
     return t.cpu().tolist()
 
-# %% ../nbs/12_distributed.ipynb #51b6afc0
+# %% ../nbs/12_distributed.ipynb #b98f6fda
 class ShardDL(TfmdDL):
     "A `TfmdDL` of which each rank draws its contiguous share of every epoch (`shard_dl` makes one)"
     rank, world = 0, 1
@@ -96,7 +97,7 @@ def shard_dl(dl:TfmdDL, # a fastai loader
     res.rank, res.world = rank_distrib() if rank is None else rank, max(1, num_distrib()) if world is None else world
     return res
 
-# %% ../nbs/12_distributed.ipynb #743c1ae2
+# %% ../nbs/12_distributed.ipynb #2d00a052
 class DDPTrainer(Callback):
     "Wrap the model in `DistributedDataParallel` and the training loader in `ShardDL` for a fit"
     order = 11
@@ -110,7 +111,7 @@ class DDPTrainer(Callback):
         if rank_distrib(): self.learn.logger = lambda *a, **k: None
     def after_fit(self): self.learn.model, self.learn.dls.train = self.learn.model.module, self.old_train
 
-# %% ../nbs/12_distributed.ipynb #20315fa3
+# %% ../nbs/12_distributed.ipynb #0aa3f021
 @patch
 @contextmanager
 def ddp_ctx(self:Learner, sync_bn:bool=False): # see `DDPTrainer`
@@ -122,14 +123,14 @@ def ddp_ctx(self:Learner, sync_bn:bool=False): # see `DDPTrainer`
     try: yield self
     finally: self.remove_cb(cb); self.add_cbs(bars)
 
-# %% ../nbs/12_distributed.ipynb #9375f326
+# %% ../nbs/12_distributed.ipynb #ecb2e05f
 def scaled_lrs(lrs:tuple, # learning rates tuned for one process
                world:int=None): # number of ranks; None: this group's
     "Learning rates under the linear scaling rule: each times the world size"
     world = world or max(1, num_distrib())
     return tuple(lr * world for lr in lrs)
 
-# %% ../nbs/12_distributed.ipynb #569ec743
+# %% ../nbs/12_distributed.ipynb #d79f4c59
 class Rank0Checkpoint(ResumeCheckpoint):
     "`ResumeCheckpoint` written by rank 0 alone, of the model inside any DDP wrapper"
     def after_epoch(self):
@@ -139,7 +140,7 @@ class Rank0Checkpoint(ResumeCheckpoint):
         try: super().after_epoch()
         finally: self.learn.model = wrapped
 
-# %% ../nbs/12_distributed.ipynb #cc4a213e
+# %% ../nbs/12_distributed.ipynb #5bafda7d
 file_writers = (CSVLogger, SaveModelCallback, ResumeCheckpoint)
 
 def fit_distributed(learn:Learner, # learner to train
@@ -157,7 +158,7 @@ def fit_distributed(learn:Learner, # learner to train
         with learn.ddp_ctx(sync_bn): learn.fit(n_epoch, start_epoch=done, cbs=Rank0Checkpoint(ckpt), **kwargs)
     return learn
 
-# %% ../nbs/12_distributed.ipynb #a7676428
+# %% ../nbs/12_distributed.ipynb #72e55f58
 def ddp_train_phase(cfg, # `ODFMConfig`
                     folder:Path, # the phase's folder
                     train:pd.DataFrame, valid:pd.DataFrame, # training / held-out records
@@ -178,7 +179,7 @@ def ddp_train_phase(cfg, # `ODFMConfig`
     distrib_barrier()
     return load_model(final)
 
-# %% ../nbs/12_distributed.ipynb #1ffbe9c3
+# %% ../nbs/12_distributed.ipynb #4b511d0d
 def shard_bounds(n:int, # number of items
                  rank:int, # this rank
                  world:int): # number of ranks
@@ -186,7 +187,7 @@ def shard_bounds(n:int, # number of items
     if not 0 <= rank < world: raise ValueError(f"rank must lie in 0..{world-1}, got {rank}")
     return n * rank // world, n * (rank + 1) // world
 
-# %% ../nbs/12_distributed.ipynb #c29da293
+# %% ../nbs/12_distributed.ipynb #6dbd84e8
 def impacts_folder(records:pd.DataFrame, # all the mined records
                    cache_dir, # the run/cache folder of `mine_impacts`
                    model_id:str, # the scoring network's identity (`state_hash`)
@@ -210,7 +211,7 @@ def mine_shard(model:nn.Module, # the scoring network (the same on every rank)
     folder, _ = impacts_folder(records, cache_dir, model_id, **kwargs)
     return mine_impacts(model, records.iloc[a:b], folder/'shards', model_id=model_id, **kwargs)
 
-# %% ../nbs/12_distributed.ipynb #63005bcd
+# %% ../nbs/12_distributed.ipynb #f901403b
 def _share_tensors(t:pd.DataFrame):
     "p [n], p_l [n,S] and the boxes [S,4] of an impact table"
     s = int(t['cand'].max()) + 1
@@ -236,7 +237,7 @@ def merge_shards(model:nn.Module, # the scoring network
     shutil.rmtree(folder/'shards', ignore_errors=True)
     return load_impacts(folder, records)
 
-# %% ../nbs/12_distributed.ipynb #57a2e71b
+# %% ../nbs/12_distributed.ipynb #2a526980
 def mine_distributed(model:nn.Module, # the scoring network (the same on every rank)
                      records:pd.DataFrame, # the training records (the same on every rank)
                      cache_dir, # run/cache folder on a file system all ranks see
@@ -254,7 +255,7 @@ def mine_distributed(model:nn.Module, # the scoring network (the same on every r
         distrib_barrier()
     return load_impacts(folder, records)
 
-# %% ../nbs/12_distributed.ipynb #1e1d8dd3
+# %% ../nbs/12_distributed.ipynb #bb34f151
 phases = ('phase1', 'mining', 'phase3')
 
 def ddp_phases(run:RunDir, # the run (its folder must be seen by every rank)
@@ -272,7 +273,7 @@ def ddp_phases(run:RunDir, # the run (its folder must be seen by every rank)
     return ddp_train_phase(cfg, run.stage('phase3'), add_occlusions(train, occ), valid, cfg.epochs3,
                            init=m1 if cfg.phase3_init == 'phase1' else None, sync_bn=sync_bn)
 
-# %% ../nbs/12_distributed.ipynb #e7379e3c
+# %% ../nbs/12_distributed.ipynb #49fdcf49
 def _then_rank0(upto:str, command, run_dir:str, config:str, settings:dict):
     "The phases up to `upto` across the group, then the pipeline's `command` on rank 0"
     with distributed() as (rank, world):
@@ -299,7 +300,7 @@ def run_cli(run_dir:str='odfm-run', # the run folder (seen by every rank)
 
 for f in (train_cli, mine_cli, run_cli): f.make_parser = (lambda f: lambda prog: config_parser(f, prog))(f)
 
-# %% ../nbs/12_distributed.ipynb #179164aa
+# %% ../nbs/12_distributed.ipynb #f700687b
 ddp_commands = dict(train=train_cli, mine=mine_cli, run=run_cli)
 
 def main(argv:list=None): # COMMAND and its options; `sys.argv[1:]` when None
@@ -313,10 +314,10 @@ def main(argv:list=None): # COMMAND and its options; `sys.argv[1:]` when None
     try: ddp_commands[argv[0]](**args)
     except user_errors as e: sys.exit(f"odfm {argv[0]}: error: {e}")
 
-# %% ../nbs/12_distributed.ipynb #6652c523
-if __name__ == '__main__': main()
+# %% ../nbs/12_distributed.ipynb #5b322348
+if __name__ == '__main__' and not IN_NOTEBOOK: main()   # not when a notebook runs this cell
 
-# %% ../nbs/12_distributed.ipynb #4d3b7206
+# %% ../nbs/12_distributed.ipynb #8def8c9d
 feature_keys = ('features', 'vid', 'camid', 'paths')
 
 def save_features(path, # the `.npz` file to write
@@ -342,7 +343,7 @@ def load_features(path)->dict: # a file written by `save_features`
         if missing: raise ValueError(f"{path}: not an odfm features file (missing {', '.join(missing)})")
         return {k: z[k] for k in feature_keys}
 
-# %% ../nbs/12_distributed.ipynb #dab4c5c6
+# %% ../nbs/12_distributed.ipynb #9db3c02b
 def export_features(model:nn.Module, # network whose eval-mode forward gives embeddings
                     records:pd.DataFrame, # images to embed
                     path, # `.npz` file to write
@@ -359,7 +360,7 @@ def export_query_gallery(model:nn.Module, # the network
     "Write `folder/query.npz` and `folder/gallery.npz`"
     return {k: export_features(model, getattr(ds, k), Path(folder)/f'{k}.npz', size, **kwargs) for k in ('query', 'gallery')}
 
-# %% ../nbs/12_distributed.ipynb #322e905e
+# %% ../nbs/12_distributed.ipynb #4094e88a
 class Embedder(nn.Module):
     "The embedding path of a network (`features`, else its eval-mode forward), as a module of its own"
     def __init__(self, model:nn.Module): super().__init__(); self.model = model # the network
@@ -387,7 +388,7 @@ def export_onnx(model:nn.Module, # network with `features(x)` (a `ReidNet`) or a
         if tmp.exists(): tmp.unlink()
     return path
 
-# %% ../nbs/12_distributed.ipynb #271b4948
+# %% ../nbs/12_distributed.ipynb #5a3cab33
 def onnx_embed(path, # an `.onnx` file from `export_onnx`
                x)->np.ndarray: # images [B,3,H,W] (tensor or array)
     "Embeddings [B, D] of `x` by the ONNX model, with onnxruntime on the CPU"
@@ -407,7 +408,7 @@ def check_onnx(model:nn.Module, # the PyTorch network
     if diff > atol: raise ValueError(f"{path}: ONNX embeddings differ from PyTorch by {diff:.2e} > {atol:.0e}")
     return diff
 
-# %% ../nbs/12_distributed.ipynb #da1ea6da
+# %% ../nbs/12_distributed.ipynb #d4d64587
 def import_faiss():
     "The `faiss` module, or an `ImportError` saying how to install it"
     try: import faiss
@@ -429,7 +430,7 @@ def faiss_search(index, # from `faiss_index`
     d2, idx = index.search(np.ascontiguousarray(np.asarray(query, dtype=np.float32)), k)
     return np.sqrt(np.maximum(d2, 0)), idx
 
-# %% ../nbs/12_distributed.ipynb #86d72a3e
+# %% ../nbs/12_distributed.ipynb #9091fab3
 def export_cli(checkpoint:str, # a model file written by `odfm train`/`odfm run` (`model.pth`)
                root:str, # dataset root: VeRi-776, VehicleID or a folder
                out:str, # folder for query.npz, gallery.npz and model.onnx (not inside the dataset root)
