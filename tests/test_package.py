@@ -37,8 +37,23 @@ def test_installed_package_outside_repo(tmp_path):
     subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--no-build-isolation', '--target', str(target), str(root)],
                    check=True, capture_output=True)
     env = {'PYTHONPATH': str(target), 'PATH': f"{target/'bin'}:{Path(sys.executable).parent}"}
-    code = "import odfm, odfm.cli; print(odfm.__file__)"
+    code = "import odfm, odfm.cli, odfm.synth; print(odfm.__file__)"
     out = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip().startswith(str(target))
-    res = subprocess.run(['odfm', '--help'], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
-    assert 'commands:' in res.stdout
+    res = subprocess.run(['odfm', 'synth', '--help'], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert '--ids' in res.stdout and '--layout' in res.stdout
+
+def test_synth_cli_bad_arguments(tmp_path):
+    "Zero identities and a non-empty output folder are refused in one clear line, and nothing is overwritten."
+    res = subprocess.run(['odfm', 'synth', '--out', str(tmp_path/'a'), '--ids', '0'], capture_output=True, text=True)
+    assert res.returncode != 0 and 'ids must be at least 2' in res.stderr and 'Traceback' not in res.stderr
+    (tmp_path/'b').mkdir(); (tmp_path/'b'/'keep.txt').write_text('mine')
+    res = subprocess.run(['odfm', 'synth', '--out', str(tmp_path/'b'), '--ids', '4'], capture_output=True, text=True)
+    assert res.returncode != 0 and 'Traceback' not in res.stderr
+    assert [p.name for p in (tmp_path/'b').iterdir()] == ['keep.txt'] and (tmp_path/'b'/'keep.txt').read_text() == 'mine'
+
+def test_synth_cli_writes_veri_layout(tmp_path):
+    out = tmp_path/'veri'
+    subprocess.run(['odfm', 'synth', '--out', str(out), '--ids', '6'], check=True, capture_output=True)
+    for name in ['image_train', 'image_query', 'image_test', 'name_train.txt', 'name_query.txt', 'name_test.txt',
+                 'train_label.xml', 'test_label.xml']: assert (out/name).exists(), name

@@ -1,0 +1,42 @@
+"Package-level checks of dataset roots and loaders, through the installed `odfm` API: bad roots, relative roots, read-only."
+import os, pytest
+from pathlib import Path
+from PIL import Image
+from odfm.datasets import load_dataset, dataset_cli, add_labels
+from odfm.data import reid_dls, test_dl
+
+def _folder_root(root, n_ids=4, per_id=3):
+    "A folder-per-identity root of small JPEGs"
+    for k in range(n_ids):
+        for j in range(per_id):
+            p = root/f'{k:04d}'/f'{j}.jpg'
+            p.parent.mkdir(parents=True, exist_ok=True)
+            Image.new('RGB', (20, 20), (40*k, 100, 200)).save(p)
+    return root
+
+def _snapshot(root): return sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob('*'))
+
+def test_missing_root_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match='does not exist'): load_dataset(tmp_path/'nowhere')
+
+def test_unknown_layout_prints_expected_trees(tmp_path):
+    (tmp_path/'notes.txt').write_text('hello')
+    with pytest.raises(FileNotFoundError) as e: load_dataset(tmp_path)
+    assert 'name_train.txt' in str(e.value) and 'train_test_split' in str(e.value) and 'Expected one of these layouts' in str(e.value)
+
+def test_relative_root_gives_absolute_paths_and_writes_nothing(tmp_path, monkeypatch):
+    root = _folder_root(tmp_path/'mine')
+    before = _snapshot(root)
+    monkeypatch.chdir(tmp_path)
+    ds = load_dataset('mine', test_frac=0.5)
+    assert all(Path(p).is_absolute() for p in ds.train.path)
+    assert len(ds.train) == 6 and len(ds.gallery) == 2 and len(ds.query) == 4
+    dataset_cli('mine', verify=True)
+    assert _snapshot(root) == before
+
+def test_loaders_end_to_end(tmp_path):
+    ds = load_dataset(_folder_root(tmp_path), test_frac=0.5)
+    xb, yb = reid_dls(add_labels(ds.train), size=(16, 8), bs=4, num_workers=0).one_batch()
+    assert tuple(xb.shape) == (4, 3, 16, 8) and yb.max() < 2
+    ys = [int(y) for _, yb in test_dl(ds.query, 16, bs=3, num_workers=0) for y in yb]
+    assert ys == ds.query.vid.tolist()
