@@ -27,15 +27,15 @@ from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback, CSVLogger
 from fastai.callback.tracker import SaveModelCallback
 from fastai.data.core import TfmdDL
-from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier, set_seed
+from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier
 from .occlusion import mine_impacts, load_impacts, mining_spec, spec_key, state_hash, resolve_window, add_occlusions, _save_chunk, _finish
-from .learner import reid_learner, ResumeCheckpoint, load_resume_state, fit_resumable
+from .learner import ResumeCheckpoint, load_resume_state, fit_resumable
 from .model import save_model, load_model
-from .data import test_dl, reid_dls, load_image
+from .data import test_dl, load_image
 from .datasets import load_dataset
 from .evaluate import embed
 from . import pipeline
-from .pipeline import RunDir, run_dataset, train_valid, new_model, mining_phase, config_from_args, config_parser
+from .pipeline import RunDir, run_dataset, train_valid, mining_phase, config_from_args, config_parser
 
 # %% ../nbs/12_distributed.ipynb #e565b9c7
 def default_backend()->str:
@@ -168,12 +168,8 @@ def ddp_train_phase(cfg, # `ODFMConfig`
     "`odfm.pipeline.train_phase` across the process group: rank 0 writes, every rank returns the saved model"
     final = Path(folder)/'model.pth'
     if num_distrib() <= 1 or final.exists(): return pipeline.train_phase(cfg, folder, train, valid, epochs, init)
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    set_seed(cfg.seed)
-    model = new_model(cfg, train.label.nunique() if init is None else init.config['n_classes'])
-    if init is not None: model.load_state_dict(init.state_dict())
-    dls = reid_dls(train, size=cfg.size, bs=cfg.bs, valid_df=valid, num_workers=cfg.num_workers, seed=cfg.seed)
-    learn = reid_learner(dls, model, lrs=(cfg.lr_body, cfg.lr_head), step=cfg.step, path=folder, cbs=CSVLogger('history.csv', append=True))
+    learn = pipeline.phase_learner(cfg, folder, train, valid, init)
+    model = learn.model
     fit_distributed(learn, epochs, Path(folder)/'resume.pth', sync_bn=sync_bn)
     if rank_distrib() == 0: save_model(model, final)
     distrib_barrier()
