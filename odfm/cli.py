@@ -23,6 +23,7 @@ commands = dict(
     evaluate='odfm.pipeline:evaluate_cli',
     quickstart='odfm.pipeline:quickstart',
     export='odfm.distributed:export_cli',
+    ablation='odfm.experiments:ablation_cli',
 )
 
 # %% ../nbs/10_cli.ipynb #df13946c
