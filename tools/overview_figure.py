@@ -16,7 +16,6 @@ root = run.data/'synth-veri-100-0'
 table = load_impacts(next(run.stage('mining').glob('impacts-*')))
 ids = pd.read_csv(root/'odfm_meta'/'identities.csv')
 details = pd.read_csv(root/'odfm_meta'/'details.csv')
-occ = pd.read_csv(next(run.stage('phase3').glob('occlusions.csv'))) if list(run.path.glob('phase3-*/occlusions.csv')) else None
 group = ids[ids.split == 'train'].groupby('group').vid.apply(list).loc[lambda s: s.map(len) >= 4].iloc[0][:4]
 paths = [table[table.vid == v].path.iloc[0] for v in group]
 
