@@ -7,44 +7,47 @@ Docs: https://odfm-dev.github.io/odfm/cli.html.md"""
 # %% auto #0
 __all__ = ['commands', 'user_errors', 'command_function', 'command_parser', 'usage', 'run_command', 'main']
 
-# %% ../nbs/10_cli.ipynb #af7b33ba
+# %% ../nbs/10_cli.ipynb #5d8d5ede
 import sys
 from importlib import import_module
+from fastcore.imports import IN_NOTEBOOK
 from fastcore.script import anno_parser
 
-# %% ../nbs/10_cli.ipynb #ae8638d2
+# %% ../nbs/10_cli.ipynb #72427725
 commands = dict(
     synth='odfm.synth:synth_cli',
     dataset='odfm.datasets:dataset_cli',
-    train='odfm.pipeline:train_cli',
-    mine='odfm.pipeline:mine_cli',
-    run='odfm.pipeline:run_cli',
+    train='odfm.distributed:train_cli',
+    mine='odfm.distributed:mine_cli',
+    run='odfm.distributed:run_cli',
     evaluate='odfm.pipeline:evaluate_cli',
     quickstart='odfm.pipeline:quickstart',
+    export='odfm.distributed:export_cli',
+    ablation='odfm.experiments:ablation_cli',
 )
 
-# %% ../nbs/10_cli.ipynb #7d6c7a4a
+# %% ../nbs/10_cli.ipynb #df13946c
 def command_function(name:str): # a key of `commands`
     "The function behind command `name`, imported on demand"
     if name not in commands: raise ValueError(f"unknown command {name!r}; known: {', '.join(sorted(commands)) or 'none'}")
     mod, fn = commands[name].split(':')
     return getattr(import_module(mod), fn)
 
-# %% ../nbs/10_cli.ipynb #b733030c
+# %% ../nbs/10_cli.ipynb #a97417de
 def command_parser(name:str): # a key of `commands`
     "The `argparse` parser of command `name`: its own `make_parser`, else one built from its docments"
     fn = command_function(name)
     make = getattr(fn, 'make_parser', None)
     return make(f'odfm {name}') if make else anno_parser(fn, prog=f'odfm {name}')
 
-# %% ../nbs/10_cli.ipynb #9a9e1147
+# %% ../nbs/10_cli.ipynb #f682342f
 def usage()->str:
     "The text `odfm` prints when called without a command"
     width = max(map(len, commands), default=0)
     rows = [f"  {k:<{width}}  {commands[k].split(':')[0]}" for k in sorted(commands)]
     return '\n'.join(["usage: odfm COMMAND [options]   (odfm COMMAND --help for each)", "", "commands:", *rows])
 
-# %% ../nbs/10_cli.ipynb #f6d9372e
+# %% ../nbs/10_cli.ipynb #a4caf3dc
 user_errors = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
 
 def run_command(name:str, # a key of `commands`
@@ -61,3 +64,6 @@ def main(argv:list=None): # arguments after `odfm`; `sys.argv[1:]` when None
     try: res = run_command(argv[0], argv[1:])
     except user_errors as e: sys.exit(f"odfm {argv[0]}: error: {e}")
     return res if isinstance(res, int) else None
+
+# %% ../nbs/10_cli.ipynb #f00e19a0
+if __name__ == '__main__' and not IN_NOTEBOOK: main()

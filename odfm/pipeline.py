@@ -6,9 +6,9 @@ Docs: https://odfm-dev.github.io/odfm/pipeline.html.md"""
 
 # %% auto #0
 __all__ = ['stage_keys', 'ODFMConfig', 'config_from_dict', 'stage_hash', 'RunDir', 'run_dataset', 'train_valid', 'new_model',
-           'train_phase', 'check_config', 'mining_phase', 'query_sets', 'features', 'cameras', 'evaluate_model',
-           'metrics_table', 'save_json', 'save_figures', 'run_odfm', 'config_from_args', 'config_parser', 'run_cli',
-           'train_cli', 'mine_cli', 'evaluate_cli', 'quickstart']
+           'phase_learner', 'train_phase', 'check_config', 'mining_phase', 'query_sets', 'features', 'cameras',
+           'evaluate_model', 'metrics_table', 'save_json', 'save_figures', 'run_odfm', 'config_from_args',
+           'config_parser', 'run_cli', 'train_cli', 'mine_cli', 'evaluate_cli', 'quickstart']
 
 # %% ../nbs/08_pipeline.ipynb #e74d975a
 import json, hashlib, os, difflib, time, argparse
@@ -106,24 +106,31 @@ def new_model(cfg:ODFMConfig, n_classes:int): # settings; training identities
     "The run's network, randomly initialised or from its `weights`"
     return ReidNet(n_classes, arch=cfg.arch, attention=cfg.attention, dropout=cfg.dropout, weights=cfg.weights, verbose=False)
 
+def phase_learner(cfg:ODFMConfig, # settings
+                  folder:Path, # the phase's folder (created)
+                  train:pd.DataFrame, valid:pd.DataFrame, # training / held-out records
+                  init:torch.nn.Module=None): # start from these weights (phase 3 from phase 1)
+    "The `Learner` of one training phase: the run's network, data and recipe, logging to `folder`"
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    set_seed(cfg.seed)
+    model = new_model(cfg, train.label.nunique() if init is None else init.config['n_classes'])
+    if init is not None: model.load_state_dict(init.state_dict())
+    dls = reid_dls(train, size=cfg.size, bs=cfg.bs, valid_df=valid, num_workers=cfg.num_workers, seed=cfg.seed)
+    return reid_learner(dls, model, lrs=(cfg.lr_body, cfg.lr_head), step=cfg.step, path=folder,
+                        cbs=CSVLogger('history.csv', append=True))
+
 def train_phase(cfg:ODFMConfig, # settings
                 folder:Path, # the phase's folder
                 train:pd.DataFrame, valid:pd.DataFrame, # training / held-out records
                 epochs:int, # epochs of this phase
                 init:torch.nn.Module=None): # start from these weights (phase 3 from phase 1)
     "Train (or resume, or skip when done) one phase; its model, in eval mode"
-    final = folder/'model.pth'
+    final = Path(folder)/'model.pth'
     if final.exists(): return load_model(final)
-    folder.mkdir(parents=True, exist_ok=True)
-    set_seed(cfg.seed)
-    model = new_model(cfg, train.label.nunique() if init is None else init.config['n_classes'])
-    if init is not None: model.load_state_dict(init.state_dict())
-    dls = reid_dls(train, size=cfg.size, bs=cfg.bs, valid_df=valid, num_workers=cfg.num_workers, seed=cfg.seed)
-    learn = reid_learner(dls, model, lrs=(cfg.lr_body, cfg.lr_head), step=cfg.step, path=folder,
-                         cbs=CSVLogger('history.csv', append=True))
-    fit_resumable(learn, epochs, folder/'resume.pth')
-    save_model(model, final)
-    return model.eval()
+    learn = phase_learner(cfg, folder, train, valid, init)
+    fit_resumable(learn, epochs, Path(folder)/'resume.pth')
+    save_model(learn.model, final)
+    return learn.model.eval()
 
 # %% ../nbs/08_pipeline.ipynb #605d7747
 def check_config(cfg:ODFMConfig): # settings to check
