@@ -10,7 +10,7 @@ __all__ = ['ablation_arms', 'query_set_names', 'reference_arm', 'paper_numbers',
            'summary_table', 'paired_differences', 'paired_table', 'plot_ablation', 'impact_arrays', 'best_square_map',
            'impact_summary', 'plot_best_squares', 'quick_root', 'ablation_config', 'save_ablation', 'ablation_cli']
 
-# %% ../nbs/11_experiments.ipynb #790923f7
+# %% ../nbs/11_experiments.ipynb #d8cb4f25
 import json, math, time
 from dataclasses import replace, asdict
 from pathlib import Path
@@ -20,18 +20,16 @@ import torchvision.transforms as T
 from scipy import stats
 from fastcore.basics import store_attr
 from fasttransform import DisplayedTransform
-from fastai.torch_core import TensorImage, set_seed
-from fastai.callback.progress import CSVLogger
+from fastai.torch_core import TensorImage
 from .synth import make_veri
-from .data import reid_dls
 from .model import save_model, load_model
-from .learner import reid_learner, fit_resumable
+from .learner import fit_resumable
 from .occlusion import impact_entropy, box_masks, candidate_boxes
 from .validity import phase1_and_mining, top_quarter_mass
-from .pipeline import (ODFMConfig, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase, new_model,
+from .pipeline import (ODFMConfig, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase, phase_learner,
                            run_odfm, evaluate_model, save_json)
 
-# %% ../nbs/11_experiments.ipynb #70387ae1
+# %% ../nbs/11_experiments.ipynb #998be3aa
 class RandomErasingBatch(DisplayedTransform):
     "Random Erasing (paper defaults) on each image of a training batch"
     split_idx, order = 0, 20  # training only, after `FlipBatch` (order 10)
@@ -45,26 +43,22 @@ class RandomErasingBatch(DisplayedTransform):
         for j in range(len(t)): t[j] = self.erase(t[j])
         return x
 
-# %% ../nbs/11_experiments.ipynb #d55c3c1d
+# %% ../nbs/11_experiments.ipynb #fddd4eba
 def train_phase_tfms(cfg:ODFMConfig, # settings
                      folder:Path, # the phase's folder
                      train:pd.DataFrame, valid:pd.DataFrame, # training / held-out records
                      epochs:int, # epochs of this phase
                      init:torch.nn.Module=None, # start from these weights
                      tfms:list=()): # extra batch transforms of the training loader
-    "`train_phase` whose training batches also go through `tfms` (resumable, skipped when done)"
+    "`train_phase` whose training batches also go through `tfms`"
     final = Path(folder)/'model.pth'
     if final.exists(): return load_model(final)
-    final.parent.mkdir(parents=True, exist_ok=True); set_seed(cfg.seed)
-    model = new_model(cfg, train.label.nunique() if init is None else init.config['n_classes'])
-    if init is not None: model.load_state_dict(init.state_dict())
-    dls = reid_dls(train, size=cfg.size, bs=cfg.bs, valid_df=valid, num_workers=cfg.num_workers, seed=cfg.seed)
-    for t in tfms: dls.train.after_batch.add(t)
-    learn = reid_learner(dls, model, lrs=(cfg.lr_body, cfg.lr_head), step=cfg.step, path=final.parent, cbs=CSVLogger('history.csv', append=True))
-    fit_resumable(learn, epochs, final.parent/'resume.pth'); save_model(model, final)
-    return model.eval()
+    learn = phase_learner(cfg, folder, train, valid, init)
+    for t in tfms: learn.dls.train.after_batch.add(t)
+    fit_resumable(learn, epochs, Path(folder)/'resume.pth'); save_model(learn.model, final)
+    return learn.model.eval()
 
-# %% ../nbs/11_experiments.ipynb #1de20f94
+# %% ../nbs/11_experiments.ipynb #f190e3d4
 ablation_arms = {  # name -> (settings that differ from the base, Random Erasing in phase 3)
     'baseline':       (dict(attention='none', sampling='none'), False),     # ResNet, phase 1 trained longer
     '+attention':     (dict(attention='block', sampling='none'), False),    # CBAM, phase 1 trained longer
@@ -76,7 +70,7 @@ ablation_arms = {  # name -> (settings that differ from the base, Random Erasing
 
 def synthesis(cfg:ODFMConfig): return cfg.sampling != 'none' and cfg.k > 0 # does phase 3 add occluded copies?
 
-# %% ../nbs/11_experiments.ipynb #08d3b707
+# %% ../nbs/11_experiments.ipynb #c4fe248b
 def arm_config(arm:str, # a key of `ablation_arms`
                base:ODFMConfig): # the shared settings (its `epochs3` is the synthesis arms')
     "The settings of one arm: phase 3 of arms without synthesis lasts (1+k)·epochs3 epochs"
@@ -89,7 +83,7 @@ def training_passes(cfg:ODFMConfig, # an arm's settings
     "Images seen in training, phases 1 and 3 together"
     return n_train * cfg.epochs1 + (1 + cfg.k * synthesis(cfg)) * n_train * cfg.epochs3
 
-# %% ../nbs/11_experiments.ipynb #ce2f382d
+# %% ../nbs/11_experiments.ipynb #a41e8d01
 def run_erasing(cfg:ODFMConfig, # settings (phase 3: `epochs3` epochs on the originals)
                 run_dir): # the run folder, shared with `run_odfm`
     "Phase 1 (shared), then phase 3 on the originals with `RandomErasingBatch`; `run_odfm`'s result format"
@@ -108,7 +102,7 @@ def run_arm(arm:str, base:ODFMConfig, run_dir): # a key of `ablation_arms`; shar
     cfg = arm_config(arm, base)
     return run_erasing(cfg, run_dir) if ablation_arms[arm][1] else run_odfm(cfg, run_dir)
 
-# %% ../nbs/11_experiments.ipynb #b028f036
+# %% ../nbs/11_experiments.ipynb #2fd03924
 query_set_names = dict(query='as generated', query_clean='clean', query_occluded='occluded')
 
 def arm_rows(arm:str, # the arm's name
@@ -120,7 +114,7 @@ def arm_rows(arm:str, # the arm's name
     return [dict(arm=arm, seed=cfg.seed, queries=name, passes=passes, **{k: 100 * m[k] for k in ('mAP', 'R1', 'R5')})
             for q, name in query_set_names.items() if (m := res['metrics'][model].get(q))]
 
-# %% ../nbs/11_experiments.ipynb #313d3a72
+# %% ../nbs/11_experiments.ipynb #a1c2c2d0
 reference_arm = 'ODFM'
 
 def run_ablation(base:ODFMConfig, # shared settings (`seed` is replaced by each of `seeds`)
@@ -139,7 +133,7 @@ def run_ablation(base:ODFMConfig, # shared settings (`seed` is replaced by each 
                 f"occluded {100 * res['metrics']['odfm']['query_occluded']['mAP']:.1f} ({time.perf_counter() - t:.0f} s)")
     return pd.DataFrame(rows)
 
-# %% ../nbs/11_experiments.ipynb #bf3fd3f6
+# %% ../nbs/11_experiments.ipynb #2d8b6d45
 def summary_table(df:pd.DataFrame, # `run_ablation`'s long table
                   metrics=('mAP', 'R1', 'R5')): # columns to summarise
     "'mean ± std' per arm (rows, in run order) and query set × metric (columns)"
@@ -149,7 +143,7 @@ def summary_table(df:pd.DataFrame, # `run_ablation`'s long table
     cols = [(k, q) for q in query_set_names.values() for k in metrics if (k, q) in cell]
     return cell[cols].swaplevel(axis=1).reindex(df.arm.unique())
 
-# %% ../nbs/11_experiments.ipynb #8f80b14e
+# %% ../nbs/11_experiments.ipynb #bdcf27c9
 def paired_differences(df:pd.DataFrame, # `run_ablation`'s long table
                        ref:str=reference_arm, # the arm every other is compared with
                        metric:str='mAP', queries:str='occluded'): # which number, on which query set
@@ -163,7 +157,7 @@ def paired_differences(df:pd.DataFrame, # `run_ablation`'s long table
         out[arm] = dict(delta=d.mean(), lo=d.mean() - half, hi=d.mean() + half, ref_wins=int((d < 0).sum()), n=n)
     return pd.DataFrame(out).T
 
-# %% ../nbs/11_experiments.ipynb #f96a534f
+# %% ../nbs/11_experiments.ipynb #76956eab
 def paired_table(df:pd.DataFrame, # `run_ablation`'s long table
                  ref:str=reference_arm, # the reference arm
                  metrics=('mAP', 'R1', 'R5'), sets=('clean', 'occluded')): # numbers and query sets compared
@@ -171,7 +165,7 @@ def paired_table(df:pd.DataFrame, # `run_ablation`'s long table
     fmt = lambda r: f"{r.delta:+.1f} [{r.lo:+.1f}, {r.hi:+.1f}] ({int(r.ref_wins)}/{int(r.n)})"
     return pd.DataFrame({(q, m): paired_differences(df, ref, m, q).apply(fmt, axis=1) for q in sets for m in metrics})
 
-# %% ../nbs/11_experiments.ipynb #176f6864
+# %% ../nbs/11_experiments.ipynb #650b5042
 def plot_ablation(df:pd.DataFrame, # `run_ablation`'s long table
                   metrics=('mAP', 'R1'), sets=('clean', 'occluded'), # panels: metric × query set
                   dpi:int=70): # figure resolution
@@ -185,7 +179,7 @@ def plot_ablation(df:pd.DataFrame, # `run_ablation`'s long table
     fig.tight_layout(pad=0.3)
     return fig
 
-# %% ../nbs/11_experiments.ipynb #29fca7cc
+# %% ../nbs/11_experiments.ipynb #94f20c33
 def impact_arrays(table:pd.DataFrame): # an impact table (`mine_impacts`)
     "p̄ [N, S] and the candidate squares [S, 4] of a mined table"
     s = int(table.cand.max()) + 1
@@ -198,7 +192,7 @@ def best_square_map(table:pd.DataFrame, # an impact table
     share = torch.bincount(p_bar.argmax(1), minlength=len(cands)).double() / len(p_bar)
     return (box_masks(cands, size, size)[:, 0].double() * share[:, None, None]).sum(0)
 
-# %% ../nbs/11_experiments.ipynb #f63a3c62
+# %% ../nbs/11_experiments.ipynb #51fff3b1
 def impact_summary(base:ODFMConfig, run_dir, seeds=(0, 1, 2, 3, 4)): # shared settings; the run folder; seeds
     "Per attention setting and seed: mean entropy of p̄ (and log S), mean top-quarter mass"
     rows = []
@@ -218,7 +212,7 @@ def plot_best_squares(tables:dict, # name -> impact table
     fig.colorbar(im, ax=axs[0].tolist(), shrink=0.8)
     return fig
 
-# %% ../nbs/11_experiments.ipynb #2f6ac37e
+# %% ../nbs/11_experiments.ipynb #37a74aae
 paper_numbers = pd.DataFrame([
     ('ODFM paper (ResNet-50 + attention)', 65.01, 91.00, '76.57 / 71.55 / 68.23'),
     ('plain ResNet-50 strong baseline (BoT port)', 78.3, 95.8, '–'),
@@ -226,7 +220,7 @@ paper_numbers = pd.DataFrame([
     ('TransReID (ViT-B)', 82.1, 97.4, '85.2 (800)')],
     columns=['model (GPU, real data)', 'VeRi-776 mAP', 'VeRi-776 R1', 'VehicleID R1 800 / 1600 / 2400']).set_index('model (GPU, real data)')
 
-# %% ../nbs/11_experiments.ipynb #7af75b8d
+# %% ../nbs/11_experiments.ipynb #53d604de
 def quick_root(run_dir): # the run folder
     "The tiny benchmark of `--quick` (10 identities at 32×32), generated once under the run folder"
     root = Path(run_dir)/'data'/'tiny-veri'
@@ -249,7 +243,7 @@ def save_ablation(df:pd.DataFrame, folder:Path): # `run_ablation`'s long table; 
     fig = plot_ablation(df); fig.savefig(folder/'.ablation.tmp.png'); plt.close(fig)
     (folder/'.ablation.tmp.png').replace(folder/'ablation.png')
 
-# %% ../nbs/11_experiments.ipynb #a1abcf8d
+# %% ../nbs/11_experiments.ipynb #a80dc9f3
 def ablation_cli(run_dir:str='odfm-ablation', # the run folder: data, phases and results (a re-run resumes)
                  quick:bool=False, # tiny benchmark, one epoch per phase: checks the machinery in seconds
                  seeds:str=None, # comma-separated seeds; default 0,1,2,3,4 (quick: 0,1)
