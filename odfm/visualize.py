@@ -23,7 +23,7 @@ import seaborn as sns
 from PIL import Image
 import ipywidgets as widgets
 from fastcore.basics import patch, store_attr
-from .evaluate import rank_keys, rank_metrics, ReidMetrics, _JUNK
+from .evaluate import rank_keys, rank_metrics, ReidMetrics, JUNK_KEY
 
 # %% ../nbs/09_visualize.ipynb #11c52103
 def _cams(query:pd.DataFrame, gallery:pd.DataFrame): # records with `camid`
@@ -46,10 +46,10 @@ def _check_frames(dist, query:pd.DataFrame, gallery:pd.DataFrame): # distance ma
 def _top_rows(d:np.ndarray, qv, gv, qc, gc, k:int): # a block of distance rows, labels, list length
     "Gallery indices [n, k] of the best-ranked non-junk images of a block of queries, -1 past the end"
     keys = rank_keys(d)
-    if qc is not None: keys[(qv[:, None] == gv[None]) & (qc[:, None] == gc[None])] = _JUNK
+    if qc is not None: keys[(qv[:, None] == gv[None]) & (qc[:, None] == gc[None])] = JUNK_KEY
     kk = min(k, keys.shape[1])
     part = np.sort(np.partition(keys, kk - 1, axis=1)[:, :kk] if kk < keys.shape[1] else keys, axis=1)
-    idx = np.where(part == _JUNK, -1, (part >> 1) & 0x7FFFFFFF)
+    idx = np.where(part == JUNK_KEY, -1, (part >> 1) & 0x7FFFFFFF)
     return np.pad(idx, ((0, 0), (0, k - kk)), constant_values=-1)
 
 # %% ../nbs/09_visualize.ipynb #23397304

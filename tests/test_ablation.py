@@ -4,7 +4,7 @@ from odfm import cli
 
 @pytest.fixture
 def with_ablation(monkeypatch):
-    monkeypatch.setitem(cli.commands, 'ablation', 'odfm.experiments:ablation_cli')
+    monkeypatch.setitem(cli.commands, 'ablation', 'odfm.ablation:ablation_cli')
 
 def test_quick_two_arms_one_seed(with_ablation, tmp_path):
     cli.main(['ablation', '--run-dir', str(tmp_path), '--quick', '--seeds', '0', '--arms', 'ODFM,random erasing'])
