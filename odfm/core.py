@@ -90,7 +90,8 @@ class RunFolderBusy(OdfmError):
     "Another process holds the run folder"
 
 class RunLock:
-    "Hold `folder` for this process (a context manager): a second holder fails at once, naming the first"
+    "Hold `folder` for this process (a context manager, re-entrant): another process fails at once, naming the holder"
+    held = {} # folders this process holds, with their nesting depth
     def __init__(self, folder): # the run folder (created)
         self.folder = Path(folder); self.info = self.folder/'.lock.json'
     def holder(self)->str:
@@ -98,13 +99,20 @@ class RunLock:
         except Exception: return 'another process'
     def __enter__(self):
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.lock = FileLock(self.folder/'.lock', is_singleton=False)
-        try: self.lock.acquire(timeout=0)
-        except Timeout: raise RunFolderBusy(f"{self.folder} is in use by {self.holder()}") from None
-        save_json(dict(pid=os.getpid(), host=socket.gethostname(), since=time.strftime('%Y-%m-%d %H:%M:%S'),
-                       command=' '.join(Path(sys.argv[0]).name.split() + sys.argv[1:])), self.info)
+        self.key = self.folder.resolve()
+        if self.key not in RunLock.held:
+            self.lock = FileLock(self.folder/'.lock', is_singleton=False)
+            try: self.lock.acquire(timeout=0)
+            except Timeout: raise RunFolderBusy(f"{self.folder} is in use by {self.holder()}") from None
+            save_json(dict(pid=os.getpid(), host=socket.gethostname(), since=time.strftime('%Y-%m-%d %H:%M:%S'),
+                           command=' '.join([Path(sys.argv[0]).name] + sys.argv[1:])), self.info)
+            RunLock.held[self.key] = (self.lock, 0)
+        lock, depth = RunLock.held[self.key]; RunLock.held[self.key] = (lock, depth + 1)
         return self
-    def __exit__(self, *exc): self.info.unlink(missing_ok=True); self.lock.release()
+    def __exit__(self, *exc):
+        lock, depth = RunLock.held.pop(self.key)
+        if depth > 1: RunLock.held[self.key] = (lock, depth - 1); return
+        self.info.unlink(missing_ok=True); lock.release()
 
 # %% ../nbs/00_core.ipynb #afd1588a
 def tiny_dls(n_classes:int=3, n:int=96, size:int=8, bs:int=16, seed:int=0): # classes; training images; side; batch; seed

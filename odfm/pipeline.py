@@ -8,7 +8,7 @@ Docs: https://odfm-dev.github.io/odfm/pipeline.html.md"""
 __all__ = ['stage_keys', 'ODFMConfig', 'config_from_dict', 'stage_hash', 'RunDir', 'run_dataset', 'train_valid', 'new_model',
            'phase_learner', 'train_phase', 'check_config', 'mining_phase', 'query_sets', 'features', 'cameras',
            'evaluate_model', 'metrics_table', 'save_json', 'save_figures', 'run_odfm', 'config_from_args',
-           'config_parser', 'run_cli', 'train_cli', 'mine_cli', 'evaluate_cli', 'quickstart']
+           'config_parser', 'run_cli', 'train_cli', 'mine_cli', 'quickstart']
 
 # %% ../nbs/10_pipeline.ipynb #e74d975a
 import json, hashlib, os, difflib, time, argparse
@@ -255,8 +255,6 @@ def run_cli(run_dir:str='odfm-run', # the run folder: results, checkpoints, figu
     print(metrics_table(res).to_string())
     print(f"metrics: {RunDir(run_dir, config_from_dict(res['config'])).metrics}")
 
-run_cli.make_parser = lambda prog: config_parser(run_cli, prog)
-
 # %% ../nbs/10_pipeline.ipynb #147a2574
 def train_cli(run_dir:str='odfm-run', # the run folder
               config:str=None, # JSON file of settings
@@ -275,21 +273,6 @@ def mine_cli(run_dir:str='odfm-run', # the run folder
     table, occ = mining_phase(run, train_phase(run.cfg, run.stage('phase1'), train, valid, run.cfg.epochs1), train)
     out = run.stage('mining')/'occlusions.csv'; occ.to_csv(out, index=False)
     print(f"{len(table)} candidates scored, {len(occ)} occluded copies sampled: {out}")
-
-for f in (train_cli, mine_cli): f.make_parser = (lambda f: lambda prog: config_parser(f, prog))(f)
-
-# %% ../nbs/10_pipeline.ipynb #6eae8ab0
-def evaluate_cli(checkpoint:str, # a model file written by `odfm train`/`odfm run` (`model.pth`)
-                 root:str, # dataset root: VeRi-776, VehicleID or a folder
-                 size:int=64, # input size the model was trained at
-                 vehicleid_size:int=None, # VehicleID test size
-                 out:str=None): # JSON file for the metrics (not inside the dataset root)
-    "Evaluate a saved model on a dataset's queries and gallery"
-    cfg = ODFMConfig(root=root, size=size, vehicleid_size=vehicleid_size)
-    ds = run_dataset(RunDir('.', cfg))
-    res = {q: m.to_dict() for q, m in evaluate_model(load_model(checkpoint), ds, cfg).items()}
-    print(pd.DataFrame(res).T.to_string())
-    if out: save_json(res, Path(out))
 
 # %% ../nbs/10_pipeline.ipynb #cc618cf8
 def quickstart(run_dir:str='odfm-quickstart', # where the data, checkpoints, metrics and figures go

@@ -1,6 +1,6 @@
 """Two CPU processes (gloo) under `torchrun`: data-parallel training, sharded mining, evaluation on rank 0.
 
-One launch of `python -m torch.distributed.run --nproc_per_node 2 -m odfm.distributed run ...` on a tiny synthetic set
+One launch of `python -m torch.distributed.run --nproc_per_node 2 -m odfm.cli run ...` on a tiny synthetic set
 (resnet18 at 32 px, one epoch per phase, about 20 s here) feeds every test below."""
 import json, os, subprocess, sys
 from pathlib import Path
@@ -17,7 +17,7 @@ def ddp_run(tmp_path_factory):
     # `--d` would be taken by torchrun's own parser as an abbreviation: one-letter settings go in the JSON config
     (tmp/'cfg.json').write_text(json.dumps(dict(d=16, stride=8)))
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': os.pathsep.join([str(root), os.environ.get('PYTHONPATH', '')])}
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m', 'odfm.distributed', 'run',
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m', 'odfm.cli', 'run',
            '--run-dir', str(tmp/'run'), '--root', str(tmp/'veri'), '--config', str(tmp/'cfg.json'),
            '--size', '32', '--bs', '4', '--epochs1', '1', '--epochs3', '1']
     res = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
@@ -32,7 +32,7 @@ def test_rank0_checkpoint_loads_in_one_process(ddp_run):
     for phase in ('phase1', 'phase3'):
         model = load_model(run.stage(phase)/'model.pth')
         assert model.features(torch.zeros(2, 3, 32, 32)).shape == (2, model.emb_dim)
-        assert torch.load(run.stage(phase)/'resume.pth', weights_only=False)['epochs_done'] == 1
+        assert torch.load(run.stage(phase)/'resume.pth', weights_only=True)['epochs_done'] == 1
         assert len(pd.read_csv(run.stage(phase)/'history.csv')) == 1, 'only rank 0 writes the training log'
 
 def test_sharded_mining_equals_one_process(ddp_run, tmp_path):
