@@ -6,15 +6,16 @@ Docs: https://odfm-dev.github.io/odfm/synth.html.md"""
 
 # %% auto #0
 __all__ = ['VERI_COLOURS', 'VERI_TYPES', 'BODY_RGB', 'BODY_SHAPES', 'CUE_PALETTE', 'CUE_SHAPES', 'CUE_KINDS', 'OCCLUDER_KINDS',
-           'VERI_DIRS', 'LAYOUTS', 'rect', 'ellipse', 'star', 'poly', 'shade', 'windows', 'body_geometry', 'Cue',
-           'Identity', 'roof_parts', 'sticker_parts', 'decal_parts', 'lamp_parts', 'plate_parts', 'cue_polys',
-           'vehicle_polys', 'View', 'project', 'pixel_box', 'draw_vehicle', 'render_vehicle', 'with_boxes', 'mosaic',
-           'Camera', 'make_camera', 'camera_background', 'jitter_view', 'apply_lighting', 'pole_polys', 'tree_polys',
-           'pedestrian_polys', 'vehicle_occluder_polys', 'draw_occluder', 'render_image', 'SynthConfig', 'check_config',
-           'cue_colours', 'random_cues', 'type_colour_plan', 'make_identities', 'split_identities', 'identity_cameras',
-           'identity_shots', 'veri_name', 'plan_veri', 'write_images', 'write_lines', 'veri_xml', 'veri_truth',
-           'identities_frame', 'write_meta', 'write_veri', 'plan_vehicleid', 'vehicleid_lines', 'write_vehicleid',
-           'check_output_dir', 'atomic_dir', 'make_dataset', 'make_veri', 'make_vehicleid', 'synth_cli']
+           'VERI_DIRS', 'LAYOUTS', 'tiny_settings', 'rect', 'ellipse', 'star', 'poly', 'shade', 'windows',
+           'body_geometry', 'Cue', 'Identity', 'roof_parts', 'sticker_parts', 'decal_parts', 'lamp_parts',
+           'plate_parts', 'cue_polys', 'vehicle_polys', 'View', 'project', 'pixel_box', 'draw_vehicle',
+           'render_vehicle', 'with_boxes', 'mosaic', 'Camera', 'make_camera', 'camera_background', 'jitter_view',
+           'apply_lighting', 'pole_polys', 'tree_polys', 'pedestrian_polys', 'vehicle_occluder_polys', 'draw_occluder',
+           'render_image', 'SynthConfig', 'check_config', 'cue_colours', 'random_cues', 'type_colour_plan',
+           'make_identities', 'split_identities', 'identity_cameras', 'identity_shots', 'veri_name', 'plan_veri',
+           'write_images', 'write_lines', 'veri_xml', 'veri_truth', 'identities_frame', 'write_meta', 'write_veri',
+           'plan_vehicleid', 'vehicleid_lines', 'write_vehicleid', 'check_output_dir', 'atomic_dir', 'make_dataset',
+           'make_veri', 'make_vehicleid', 'tiny_veri', 'tiny_vehicleid', 'synth_cli']
 
 # %% ../nbs/01_synth.ipynb #6ca652e7
 import os, json, shutil, tempfile, time
@@ -587,6 +588,17 @@ def make_veri(out, **kwargs): # kwargs: any `SynthConfig` field
 def make_vehicleid(out, **kwargs): # kwargs: any `SynthConfig` field
     "The synthetic benchmark in the VehicleID layout, written to the new folder `out`"
     return make_dataset(out, 'vehicleid', **kwargs)
+
+# %% ../nbs/01_synth.ipynb #06d0e57f
+tiny_settings = dict(n_ids=10, train_per_id=6, gallery_per_id=3, query_per_id=2, size=32, n_cams=3)
+
+def tiny_veri(out, **kwargs): # kwargs: `SynthConfig` fields overriding `tiny_settings`
+    "A tiny synthetic VeRi-776 root for tests, written to the new folder `out`"
+    return make_veri(out, **(tiny_settings | kwargs))
+
+def tiny_vehicleid(out, **kwargs): # kwargs: `SynthConfig` fields
+    "A tiny synthetic VehicleID root for tests, written to the new folder `out`"
+    return make_vehicleid(out, **(dict(n_ids=10, images_per_id=4, size=32) | kwargs))
 
 # %% ../nbs/01_synth.ipynb #bd2ae098
 def synth_cli(out:str=None, # folder to create: it must not exist, or be empty
