@@ -30,3 +30,12 @@ def test_render_embeds_pictures_and_reports_missing(tmp_path):
 @pytest.mark.skipif(os.environ.get('ODFM_DOCS') != '1', reason='minutes: set ODFM_DOCS=1 (CI runs `python tools/docs_check.py`)')
 def test_docs_check_passes(tmp_path):
     assert docs_check.main(['--out', str(tmp_path)]) == 0
+
+def test_workflow_builds_and_deploys_the_site():
+    "The site the README links to is built by nbdev-docs and published by the Pages deploy job, from main only"
+    import yaml
+    wf = yaml.safe_load((root/'.github'/'workflows'/'ci.yml').read_text())
+    jobs = wf['jobs']
+    assert any('nbdev-docs' in str(s.get('run', '')) for s in jobs['docs']['steps'])
+    assert jobs['deploy']['needs'] == 'docs' and 'refs/heads/main' in jobs['deploy']['if']
+    assert any(str(s.get('uses', '')).startswith('actions/deploy-pages') for s in jobs['deploy']['steps'])
