@@ -7,7 +7,7 @@ Docs: https://odfm-dev.github.io/odfm/visualize.html.md"""
 # %% auto #0
 __all__ = ['MATCH_COLOR', 'MISMATCH_COLOR', 'QUERY_COLOR', 'top_k', 'pick_queries', 'RankedList', 'ranked_list', 'load_thumb',
            'ranked_lists', 'plot_ranked_lists', 'plot_cmc', 'image_array', 'resize_map', 'overlay', 'show_heatmap',
-           'RankExplorer', 'figure_png']
+           'query_orders', 'RankExplorer', 'figure_png']
 
 # %% ../nbs/09_visualize.ipynb #78a1ac21
 import io
@@ -23,6 +23,7 @@ import seaborn as sns
 from PIL import Image
 import ipywidgets as widgets
 from fastcore.basics import patch, store_attr
+from fastai.vision.core import imagenet_stats
 from .evaluate import rank_keys, rank_metrics, ReidMetrics, JUNK_KEY
 
 # %% ../nbs/09_visualize.ipynb #11c52103
@@ -180,7 +181,7 @@ def plot_cmc(curves:dict, # name -> `ReidMetrics` or CMC array (fractions, rank 
     return ax
 
 # %% ../nbs/09_visualize.ipynb #2a47e99f
-_MEAN, _STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225]) # ImageNet statistics
+_MEAN, _STD = (np.array(s) for s in imagenet_stats) # the statistics `odfm.data.normalize` uses
 
 def image_array(img, # path, PIL image, array [H, W, 3] (uint8 or float in [0, 1]) or tensor [3, H, W]
                 denorm:bool=False): # undo ImageNet normalisation (tensors from `odfm.data`)
@@ -231,7 +232,15 @@ def show_heatmap(img, hmap, # image and 2-D map, as `overlay` takes them
     if title: ax.set_title(title, fontsize=8)
     return ax
 
-# %% ../nbs/09_visualize.ipynb #5e9e6729
+# %% ../nbs/09_visualize.ipynb #19bbedfc
+def query_orders(ap:np.ndarray, # per-query AP, NaN where a query has no valid match
+                 seed:int=0): # seed of the shuffled order
+    "Query orders by name: 'index', 'worst', 'best' (queries without a valid match last) and 'random'"
+    n, skipped = len(ap), np.flatnonzero(np.isnan(ap)).tolist()
+    return {'index': list(range(n)), 'worst': pick_queries(ap, 'worst', n) + skipped,
+            'best': pick_queries(ap, 'best', n) + skipped, 'random': np.random.default_rng(seed).permutation(n).tolist()}
+
+# %% ../nbs/09_visualize.ipynb #c973d3ac
 class RankExplorer:
     "ipywidgets browser of queries and their ranked lists: a dropdown for the order, a slider for the query"
     def __init__(self, dist, # distances [Nq, Ng]
@@ -241,7 +250,7 @@ class RankExplorer:
                  seed:int=0): # seed of the shuffled order
         self.d, self.query, self.gallery, self.k, self.size = _check_frames(dist, query, gallery), query, gallery, k, size
         self.metrics = rank_metrics(self.d, query['vid'], gallery['vid'], *_cams(query, gallery))
-        self.orders = self._orders(seed)
+        self.orders = query_orders(self.metrics.ap, seed)
         self.order = widgets.Dropdown(options=list(self.orders), value='index', description='order')
         self.slider = widgets.IntSlider(min=0, max=len(query) - 1, description='query')
         self.info, self.image = widgets.HTML(), widgets.Image(format='png')
@@ -249,19 +258,11 @@ class RankExplorer:
         self.widget = widgets.VBox([widgets.HBox([self.order, self.slider]), self.info, self.image])
         self.update()
 
-# %% ../nbs/09_visualize.ipynb #30552756
-@patch
-def _orders(self:RankExplorer, seed:int): # seed of the shuffled order
-    "Query orders by name: every query, those without a valid match last in 'worst' and 'best'"
-    ap, n = self.metrics.ap, len(self.metrics.ap)
-    skipped = np.flatnonzero(np.isnan(ap)).tolist()
-    return {'index': list(range(n)), 'worst': pick_queries(ap, 'worst', n) + skipped,
-            'best': pick_queries(ap, 'best', n) + skipped, 'random': np.random.default_rng(seed).permutation(n).tolist()}
-
+# %% ../nbs/09_visualize.ipynb #5a44e61d
 @patch(as_prop=True)
 def query_index(self:RankExplorer): return self.orders[self.order.value][self.slider.value] # the query shown
 
-# %% ../nbs/09_visualize.ipynb #424a5b99
+# %% ../nbs/09_visualize.ipynb #49ffe096
 def figure_png(fig, # matplotlib figure; closed afterwards
                dpi:int=70): # resolution
     "The figure as PNG bytes"
@@ -269,6 +270,7 @@ def figure_png(fig, # matplotlib figure; closed afterwards
     fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight'); plt.close(fig)
     return buf.getvalue()
 
+# %% ../nbs/09_visualize.ipynb #ea78b998
 @patch
 def update(self:RankExplorer, change=None): # a widget change event (unused)
     "Redraw the ranked list of the current query"
