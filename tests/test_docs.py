@@ -11,7 +11,7 @@ def _nb(cells): return nbformat.v4.new_notebook(cells=cells)
 
 def test_notebooks_listed_like_nbdev():
     names = [p.name for p in docs_check.notebooks()]
-    assert '10_cli.ipynb' in names and not any(n.startswith(('_', '.')) for n in names)
+    assert '15_cli.ipynb' in names and not any(n.startswith(('_', '.')) for n in names)
 
 def test_markdown_pictures_found_and_web_ones_ignored():
     nb = _nb([nbformat.v4.new_markdown_cell('![a](images/x.png) ![b](https://e.org/y.png) <img src="z.svg">')])
@@ -39,3 +39,13 @@ def test_workflow_builds_and_deploys_the_site():
     assert any('nbdev-docs' in str(s.get('run', '')) for s in jobs['docs']['steps'])
     assert jobs['deploy']['needs'] == 'docs' and 'refs/heads/main' in jobs['deploy']['if']
     assert any(str(s.get('uses', '')).startswith('actions/deploy-pages') for s in jobs['deploy']['steps'])
+
+def test_readme_notebook_map_is_the_reading_order():
+    "The README's notebook table lists every notebook, in the order of their numbers, with the module each exports"
+    import re
+    rows = re.findall(r'^\| \[(\w+)\]\(nbs/(\w+)\.ipynb\) \| `(odfm\.\w+)` \|', (root/'README.md').read_text(), re.M)
+    nbs = sorted(p.stem for p in (root/'nbs').glob('[0-9]*.ipynb'))
+    assert [r[0] for r in rows] == nbs and all(a == b for a, b, _ in rows)
+    for name, _, mod in rows:
+        src = (root/'nbs'/f'{name}.ipynb').read_text()
+        assert f'default_exp {mod.split(".")[1]}' in src, f'{name} does not export {mod}'
