@@ -11,15 +11,18 @@ from PIL import Image
 from torch.utils.data import Dataset
 from fastcore.meta import delegates
 from fastcore.basics import store_attr, patch
-from fastai.torch_core import TensorImage, TitledStr, set_seed, default_device
+from fastai.torch_core import TensorImage, TensorCategory, TitledStr, set_seed, default_device
 from fastai.data.core import DataLoaders, TfmdDL
+from fastai.data.transforms import CategoryMap
+import fastai.vision.data  # fastai's `show_batch` for images: one grid of titled images
 from fasttransform import DisplayedTransform, ItemTransform
 from fastai.vision.core import imagenet_stats
 from .datasets import add_labels
 
 # %% auto #0
 __all__ = ['imagenet_mean', 'imagenet_std', 'size_hw', 'decode_resized', 'normalize', 'denormalize', 'load_image', 'box_or_none',
-           'fill_box', 'ReidImages', 'ImageBatch', 'FlipBatch', 'split_holdout', 'labelled_like', 'reid_dls', 'test_dl']
+           'fill_box', 'label_vocab', 'ReidImages', 'ImageBatch', 'FlipBatch', 'split_holdout', 'labelled_like',
+           'reid_dls', 'test_dl']
 
 # %% ../nbs/03_data.ipynb #0e170594
 def size_hw(size:int|tuple) -> tuple: # side of a square, or (H, W)
@@ -70,6 +73,15 @@ def fill_box(x:torch.Tensor, # normalised image [3, H, W], changed in place
     if b is not None: x[..., max(b[1], 0):max(b[3], 0), max(b[0], 0):max(b[2], 0)] = 0
     return x
 
+# %% ../nbs/03_data.ipynb #126330f2
+def label_vocab(df:pd.DataFrame, # records with `vid` and the `y` column
+                y:str='label') -> CategoryMap|None: # column of the class labels
+    "The vehicle id of each label 0..n-1 as a fastai vocab; None when the labels are not such classes"
+    if y == 'vid' or y not in df or 'vid' not in df: return None
+    pairs = df[[y, 'vid']].drop_duplicates().sort_values(y)
+    if pairs[y].tolist() != list(range(len(pairs))) or pairs.vid.nunique() != len(pairs): return None
+    return CategoryMap(pairs.vid.tolist(), sort=False)
+
 # %% ../nbs/03_data.ipynb #59d953cf
 class ReidImages(Dataset):
     "Records as (normalised image, label) items, occlusion boxes filled"
@@ -77,12 +89,14 @@ class ReidImages(Dataset):
                  df:pd.DataFrame, # records; a `box` column is optional
                  size:int|tuple=(64, 64), # image size, int or (H, W)
                  y:str='label', # column of the targets
-                 split_idx:int|None=None): # 0 for training (augmented), 1 for validation and test
-        self.paths, self.ys = df.path.tolist(), df[y].astype(int).tolist()
+                 split_idx:int|None=None, # 0 for training (augmented), 1 for validation and test
+                 vocab:CategoryMap|None=None): # vehicle id of each label; `label_vocab(df, y)` when None
+        self.records, self.paths, self.ys = df.reset_index(drop=True), df.path.tolist(), df[y].astype(int).tolist()
         self.size, self.y, self.split_idx = size_hw(size), y, split_idx
         self.boxes = df['box'].tolist() if 'box' in df else [None] * len(df)
-        self.vid_of = dict(zip(self.ys, df.vid.tolist()))
-        self.c = max(self.ys, default=-1) + 1
+        self.vocab = label_vocab(df, y) if vocab is None else vocab
+        if self.vocab is None: self.vid_of, self.c = dict(zip(self.ys, df.vid.tolist())), max(self.ys, default=-1) + 1
+        else: self.vid_of, self.c = dict(enumerate(self.vocab)), len(self.vocab)
 
     def __len__(self): return len(self.paths)
 
@@ -96,11 +110,25 @@ def decode(self:ReidImages, o, full=True):
     "An item ready to show: image in [0, 1], titled with its vehicle id"
     return TensorImage(denormalize(o[0]).clamp(0, 1)), TitledStr(f'vid {self.vid_of.get(int(o[1]), "?")}')
 
+# %% ../nbs/03_data.ipynb #7039fdd6
+@patch
+def subset(self:ReidImages, idxs): # positions of records
+    "The `ReidImages` of the records at positions `idxs`, with the same size, targets, split and vocab"
+    return ReidImages(self.records.iloc[list(idxs)], self.size, self.y, self.split_idx, self.vocab)
+
+class _Positions:
+    "`_Positions(f)[idxs]` is `f(idxs)`, like `DataFrame.iloc`"
+    def __init__(self, f): self.f = f
+    def __getitem__(self, idxs): return self.f(idxs)
+
+ReidImages.iloc = property(lambda self: _Positions(self.subset), doc="`ds.iloc[idxs]` is `ds.subset(idxs)`")
+ReidImages.items = property(lambda self: self, doc="The dataset itself, which fastai's `Interpretation` indexes with `iloc`")
+
 # %% ../nbs/03_data.ipynb #d2da7788
 class ImageBatch(ItemTransform):
-    "Type the images of a batch (its first element) as fastai `TensorImage`s"
+    "Type a batch as fastai does: its images (first element) `TensorImage`, its targets (second) `TensorCategory`"
     order = 0
-    def encodes(self, b): return (TensorImage(b[0]), *b[1:])
+    def encodes(self, b): return (TensorImage(b[0]), *(TensorCategory(y) for y in b[1:2]), *b[2:])
 
 # %% ../nbs/03_data.ipynb #8db99d44
 class FlipBatch(DisplayedTransform):
@@ -147,7 +175,8 @@ def reid_dls(train_df:pd.DataFrame, # training records; `label` added when missi
     if 'label' not in train_df: train_df = add_labels(train_df)
     valid_df = labelled_like(valid_df, train_df)
     if seed is not None: set_seed(seed)
-    dsets = ReidImages(train_df, size, split_idx=0), ReidImages(valid_df, size, split_idx=1)
+    trn = ReidImages(train_df, size, split_idx=0)
+    dsets = trn, ReidImages(valid_df, size, split_idx=1, vocab=trn.vocab)  # validation labels are training classes
     if device is None: device = default_device()
     if num_workers is not None: kwargs['num_workers'] = num_workers  # from_dsets can't pass None on
     return DataLoaders.from_dsets(*dsets, bs=bs, after_batch=[ImageBatch(), FlipBatch(flip_p)],
