@@ -7,14 +7,15 @@ Docs: https://odfm-dev.github.io/odfm/occlusion.html.md"""
 # %% auto #0
 __all__ = ['sampling_methods', 'check_window', 'candidate_boxes', 'default_window', 'resolve_window', 'box_masks', 'occlude',
            'impact_values', 'true_class_probs', 'occlusion_probs', 'state_hash', 'records_hash', 'mining_spec',
-           'spec_key', 'impact_table', 'load_impacts', 'mine_impacts', 'candidate_choices', 'sample_occlusions',
-           'add_occlusions', 'mark_sampled', 'impact_map', 'impact_entropy']
+           'spec_key', 'impact_table', 'save_chunk', 'finish_impacts', 'load_impacts', 'cached_impacts', 'mine_impacts',
+           'candidate_choices', 'sample_occlusions', 'add_occlusions', 'mark_sampled', 'impact_map', 'impact_entropy']
 
 # %% ../nbs/06_occlusion.ipynb #19f352a4
-import hashlib, json, numbers, os
+import hashlib, json, numbers, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch.utils.data import DataLoader, Dataset
+from .core import DamagedFile, save_torch, load_torch, save_json, load_json, set_aside
 
 # %% ../nbs/06_occlusion.ipynb #34536fa7
 def check_window(h:int, # image height H
@@ -173,27 +174,41 @@ def _default_load_fn(path, size):
 # %% ../nbs/06_occlusion.ipynb #c72354f4
 def _chunk_path(folder:Path, a:int, b:int): return folder/f'chunk-{a:09d}-{b:09d}.pt'
 
+def _shaped(t, shape:tuple): return torch.is_tensor(t) and tuple(t.shape) == shape
+
+def _why(e:DamagedFile): return str(e).removeprefix(f'{e.path}: ')
+
+def _load_chunk(folder:Path, span:tuple, s:int):
+    "The saved `p` [b-a] and `p_l` [b-a,S] of chunk `span`; a `DamagedFile` when it cannot be read or has other shapes"
+    path, n = _chunk_path(folder, *span), span[1] - span[0]
+    c = load_torch(path)
+    if not (isinstance(c, dict) and _shaped(c.get('p'), (n,)) and _shaped(c.get('p_l'), (n, s))):
+        raise DamagedFile(path, f"expected tensors p [{n}] and p_l [{n}, {s}]")
+    return c
+
+def _saved(folder:Path, span:tuple, s:int):
+    "Whether chunk `span` is saved and readable; a damaged one is set aside"
+    if not _chunk_path(folder, *span).exists(): return False
+    try: _load_chunk(folder, span, s); return True
+    except DamagedFile as e: set_aside(e.path, _why(e)); return False
+
 def _plan(folder:Path, # the run's cache folder
           n:int, # number of images
           chunk:int, # images per chunk
-          nb:int): # images per forward batch
+          nb:int, # images per forward batch
+          s:int): # candidates per image
     "Spans (a, b) of all chunks, and the batches [(span, indices)] of those not saved yet"
     spans = [(a, min(a+chunk, n)) for a in range(0, n, chunk)]
-    todo = [s for s in spans if not _chunk_path(folder, *s).exists()]
-    return spans, [(s, list(range(i, min(i+nb, s[1])))) for s in todo for i in range(s[0], s[1], nb)]
+    todo = [sp for sp in spans if not _saved(folder, sp, s)]
+    return spans, [(sp, list(range(i, min(i+nb, sp[1])))) for sp in todo for i in range(sp[0], sp[1], nb)]
 
 # %% ../nbs/06_occlusion.ipynb #93f244b6
-def _atomic(path:Path, write): # `write(tmp_path)` writes the file
-    "Write `path` through a temp file in the same folder and `os.replace`"
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try: write(tmp); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-
-def _save_chunk(folder, span, parts):
-    "Join a chunk's batch results and save them atomically"
+def save_chunk(folder:Path, # the run's cache folder
+               span:tuple, # (a, b): the chunk holds images a..b-1
+               parts:list): # the chunk's batch results [(p [B], p_l [B,S]), ...], in order
+    "Join a chunk's batch results and save them atomically as `chunk-<a>-<b>.pt`"
     p, p_l = torch.cat([a for a, _ in parts]).cpu(), torch.cat([b for _, b in parts]).cpu()
-    _atomic(_chunk_path(folder, *span), lambda f: torch.save(dict(p=p, p_l=p_l), f))
+    return save_torch(dict(p=p, p_l=p_l), _chunk_path(folder, *span))
 
 # %% ../nbs/06_occlusion.ipynb #a8a4b810
 def _mine_batches(model, records, folder, batches, masks, size, fill, load_fn, num_workers, amp, progress):
@@ -210,27 +225,73 @@ def _mine_batches(model, records, folder, batches, masks, size, fill, load_fn, n
         if xb.shape[-2:] != size: raise ValueError(f"load_fn returned {tuple(xb.shape[-2:])} images, expected size {size}")
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             parts.append(occlusion_probs(model, xb.to(dev, non_blocking=True), labels[idx].to(dev), masks, fill))
-        if idx[-1] + 1 == span[1]: _save_chunk(folder, span, parts); parts = []
+        if idx[-1] + 1 == span[1]: save_chunk(folder, span, parts); parts = []
 
 # %% ../nbs/06_occlusion.ipynb #6e5cba81
-def _finish(folder:Path, spans, records, boxes, spec):
-    "Join the chunks into the final files, write `meta.json` last, remove the chunks"
-    chunks = [torch.load(_chunk_path(folder, *s), weights_only=True) for s in spans]
+def _records_doc(df:pd.DataFrame):
+    "A JSON-able dict of a DataFrame's columns, dtypes and values, from which `_records_from_doc` rebuilds it"
+    plain = lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else [plain(x) for x in v] if isinstance(v, (list, tuple)) else str(v)
+    df = df.reset_index(drop=True)
+    return dict(columns=[str(c) for c in df.columns], dtypes=[str(t) for t in df.dtypes],
+                values=[[plain(v) for v in df[c].tolist()] for c in df.columns])
+
+def _records_from_doc(doc, path:Path):
+    "The DataFrame `_records_doc` described; a `DamagedFile` naming `path` when `doc` is not such a description"
+    try: return pd.DataFrame({c: pd.Series(v, dtype=t) for c, t, v in zip(doc['columns'], doc['dtypes'], doc['values'], strict=True)})
+    except (KeyError, TypeError, ValueError) as e: raise DamagedFile(path, f"not a table of records ({type(e).__name__}: {e})") from None
+
+def finish_impacts(folder:Path, # the run's cache folder
+                   spans:list, # (a, b) of every chunk, in order
+                   records:pd.DataFrame, # the mined records
+                   boxes:torch.Tensor, # [S,4] candidate boxes
+                   spec:dict): # the `mining_spec` of the run
+    "Join the chunks into `impacts.pt` and `records.json`, write `meta.json` last, remove the chunks"
+    try: chunks = [_load_chunk(folder, s, len(boxes)) for s in spans]
+    except DamagedFile as e: set_aside(e.path, _why(e)); raise
     p, p_l = torch.cat([c['p'] for c in chunks]), torch.cat([c['p_l'] for c in chunks])
-    _atomic(folder/'impacts.pt', lambda f: torch.save(dict(p=p, p_l=p_l, boxes=boxes.cpu()), f))
-    _atomic(folder/'records.pkl', lambda f: records.reset_index(drop=True).to_pickle(f, compression=None))
-    _atomic(folder/'meta.json', lambda f: f.write_text(json.dumps(dict(spec, key=folder.name.split('-')[-1]), indent=1)))
+    save_torch(dict(p=p, p_l=p_l, boxes=boxes.cpu()), folder/'impacts.pt')
+    save_json(_records_doc(records), folder/'records.json')
+    save_json(dict(spec, key=folder.name.split('-')[-1]), folder/'meta.json')
     for c in folder.glob('chunk-*.pt'): c.unlink()
 
 # %% ../nbs/06_occlusion.ipynb #62048fbc
+def _check_finished(folder:Path, meta, t, saved:pd.DataFrame):
+    "Raise a `DamagedFile` naming the first file of a finished folder that does not agree with `meta.json`"
+    if not (isinstance(meta, dict) and isinstance(meta.get('n'), int) and isinstance(meta.get('records'), str)):
+        raise DamagedFile(folder/'meta.json', "not the meta of a mining run")
+    n = meta['n']
+    s = len(t['boxes']) if isinstance(t, dict) and torch.is_tensor(t.get('boxes')) else -1
+    if not (s > 0 and _shaped(t['boxes'], (s, 4)) and _shaped(t.get('p'), (n,)) and _shaped(t.get('p_l'), (n, s))):
+        raise DamagedFile(folder/'impacts.pt', f"expected tensors p [{n}], p_l [{n}, S] and boxes [S, 4]")
+    if len(saved) != n or 'label' not in saved or records_hash(saved) != meta['records']:
+        raise DamagedFile(folder/'records.json', "not the records this run mined")
+
+def _read_records(path:Path):
+    "The records saved in `path`; a `DamagedFile` when it is missing or unreadable"
+    if not path.exists(): raise DamagedFile(path, "missing (a cache written by an older odfm, whose records.pkl odfm no longer unpickles)")
+    return _records_from_doc(load_json(path), path)
+
 def load_impacts(folder, # a finished `impacts-<key>` folder written by `mine_impacts`
                  records:pd.DataFrame=None): # the mined records; None: those saved in the folder
-    "The impact table of a finished mining run"
+    "The impact table of a finished mining run; a `DamagedFile` names any of its files that cannot be read"
     folder = Path(folder)
     if not (folder/'meta.json').exists(): raise FileNotFoundError(f"{folder} holds no finished mining run (no meta.json)")
-    t = torch.load(folder/'impacts.pt', weights_only=True)
-    if records is None: records = pd.read_pickle(folder/'records.pkl', compression=None)
-    return impact_table(records, t['boxes'], t['p'], t['p_l'])
+    meta, t, saved = load_json(folder/'meta.json'), load_torch(folder/'impacts.pt'), _read_records(folder/'records.json')
+    _check_finished(folder, meta, t, saved)
+    return impact_table(saved if records is None else records, t['boxes'], t['p'], t['p_l'])
+
+# %% ../nbs/06_occlusion.ipynb #81a63f88
+def cached_impacts(folder, # an `impacts-<key>` folder
+                   records:pd.DataFrame=None): # the mined records; None: those saved in the folder
+    "The impact table of finished mining folder `folder`; None when it has none, or a damaged file (set aside, with a warning)"
+    folder = Path(folder)
+    if not (folder/'meta.json').exists(): return None
+    try: return load_impacts(folder, records)
+    except DamagedFile as e:
+        if e.path.exists(): set_aside(e.path, _why(e))
+        else: warnings.warn(f"{e}; recomputing", stacklevel=2)
+        (folder/'meta.json').unlink(missing_ok=True)
+        return None
 
 # %% ../nbs/06_occlusion.ipynb #c80504b2
 def _check_records(records:pd.DataFrame):
@@ -256,11 +317,11 @@ def _mine(model, records, folder, boxes, spec, size, fill, bs, chunk, load_fn, n
         with torch.inference_mode():
             _check_labels(records, getattr(model, 'classify', model)(torch.zeros(1, 3, *size, device=dev)).shape[1])
             folder.mkdir(parents=True, exist_ok=True)
-            spans, batches = _plan(folder, len(records), chunk, max(1, bs // (len(boxes) + 1)))
+            spans, batches = _plan(folder, len(records), chunk, max(1, bs // (len(boxes) + 1)), len(boxes))
             _mine_batches(model, records, folder, batches, box_masks(boxes.to(dev), *size), size, fill,
                           load_fn, num_workers, amp, progress)
     finally: model.train(was_training)
-    _finish(folder, spans, records, boxes, spec)
+    finish_impacts(folder, spans, records, boxes, spec)
     return load_impacts(folder, records)
 
 # %% ../nbs/06_occlusion.ipynb #8f2f4b6a
@@ -288,7 +349,7 @@ def mine_impacts(model:torch.nn.Module, # classifier: `model.classify(x)`, else 
     if bs < 1 or chunk < 1: raise ValueError(f"mine_impacts: bs and chunk must be positive, got bs={bs}, chunk={chunk}")
     spec = mining_spec(model_id or state_hash(model), records, size, d, sw, sh, fill, amp, tag)
     folder = Path(cache_dir)/f'impacts-{spec_key(spec)}'
-    if (folder/'meta.json').exists(): return load_impacts(folder, records)
+    if (table := cached_impacts(folder, records)) is not None: return table
     return _mine(model, records, folder, boxes, spec, size, fill, bs, chunk, load_fn or _default_load_fn,
                  num_workers, amp, progress)
 
