@@ -8,7 +8,8 @@ Docs: https://odfm-dev.github.io/odfm/occlusion.html.md"""
 __all__ = ['sampling_methods', 'check_window', 'candidate_boxes', 'default_window', 'resolve_window', 'box_masks', 'occlude',
            'impact_values', 'true_class_probs', 'occlusion_probs', 'state_hash', 'records_hash', 'mining_spec',
            'spec_key', 'impact_table', 'save_chunk', 'finish_impacts', 'load_impacts', 'cached_impacts', 'mine_impacts',
-           'candidate_choices', 'sample_occlusions', 'add_occlusions', 'mark_sampled', 'impact_map', 'impact_entropy']
+           'candidate_choices', 'n_candidates', 'sample_occlusions', 'impact_arrays', 'add_occlusions', 'mark_sampled',
+           'impact_map', 'impact_entropy']
 
 # %% ../nbs/06_occlusion.ipynb #19f352a4
 import hashlib, json, numbers, warnings
@@ -375,7 +376,7 @@ def candidate_choices(p_bar:torch.Tensor, # [N,S] per-image distribution over ca
 # %% ../nbs/06_occlusion.ipynb #6eb22672
 _impact_cols = ['p', 'p_l', 'p_tilde', 'p_bar']
 
-def _n_candidates(table:pd.DataFrame):
+def n_candidates(table:pd.DataFrame): # an impact table
     "S of a whole impact table (rows image by image, candidates 0..S-1), with a clear error otherwise"
     s = int(table['cand'].max()) + 1 if len(table) else 1
     if len(table) % s or not np.array_equal(table['cand'].to_numpy(), np.tile(np.arange(s), len(table) // s)):
@@ -388,11 +389,19 @@ def sample_occlusions(table:pd.DataFrame, # an impact table (`mine_impacts`)
                       replace:bool=True, # draw with replacement
                       seed:int=0): # seed of the draw
     "k occluded training rows per image: the records' columns + `box` (+ `cand`), indexed by table row"
-    s = _n_candidates(table)
+    s = n_candidates(table)
     n = len(table) // s
     choice = candidate_choices(torch.tensor(table['p_bar'].to_numpy()).view(n, s), k, method, replace, seed)
     rows = (torch.arange(n)[:,None] * s + choice).flatten().numpy()
     return table.drop(columns=_impact_cols).iloc[rows]
+
+# %% ../nbs/06_occlusion.ipynb #6a097f79
+def impact_arrays(table:pd.DataFrame, # an impact table (`mine_impacts`, `impact_table`)
+                  *cols:str): # per-candidate columns to return ('p', 'p_l', 'p_tilde', 'p_bar'); default 'p_bar'
+    "Columns `cols` of `table` as tensors [N, S], then the candidate squares [S, 4]"
+    s = n_candidates(table)
+    arrays = [torch.tensor(table[c].to_numpy()).view(-1, s) for c in (cols or ('p_bar',))]
+    return (*arrays, torch.tensor(np.stack(table['box'].iloc[:s])))
 
 # %% ../nbs/06_occlusion.ipynb #b314f2bc
 def add_occlusions(records:pd.DataFrame, # the original training records

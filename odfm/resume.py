@@ -152,6 +152,7 @@ def fit_resumable(learn:Learner, # learner to train
                   ckpt:Path, # resume point: resumed from if present, updated after each epoch
                   *,
                   name:str=None, # what messages call this fit (e.g. 'phase1'); None: the name of `ckpt`'s folder
+                  checkpoint=None, # the `ResumeCheckpoint` class to write resume points with (`odfm.distributed` writes from rank 0 only)
                   **kwargs): # passed to `Learner.fit`
     "Fit `learn` for `n_epoch` epochs, resuming from `ckpt` where a previous run stopped, exactly as if it had not"
     ckpt, done, smooth = Path(ckpt), 0, None
@@ -163,7 +164,7 @@ def fit_resumable(learn:Learner, # learner to train
             print(f'resuming from {ckpt} after epoch {done} of {n_epoch}')
     if done < n_epoch:
         phase = name or ckpt.parent.name
-        cbs = [StopOnNonFinite(phase), ResumeCheckpoint(ckpt, phase, start=done, smooth=smooth)]
+        cbs = [StopOnNonFinite(phase), (checkpoint or ResumeCheckpoint)(ckpt, phase, start=done, smooth=smooth)]
         learn.fit(n_epoch, cbs=cbs, **kwargs)
         for cb in cbs:
             if cb.error: raise OdfmError(cb.error)
