@@ -7,8 +7,8 @@ Docs: https://odfm-dev.github.io/odfm/ablation.html.md"""
 # %% auto #0
 __all__ = ['ablation_arms', 'query_set_names', 'reference_arm', 'paper_numbers', 'RandomErasingBatch', 'train_phase_tfms',
            'synthesis', 'arm_config', 'training_passes', 'run_erasing', 'run_arm', 'arm_rows', 'run_ablation',
-           'summary_table', 'paired_differences', 'paired_table', 'plot_ablation', 'impact_arrays', 'best_square_map',
-           'impact_summary', 'plot_best_squares', 'quick_root', 'ablation_config', 'save_ablation', 'ablation_cli']
+           'summary_table', 'paired_differences', 'paired_table', 'plot_ablation', 'best_square_map', 'impact_summary',
+           'plot_best_squares', 'quick_root', 'ablation_config', 'save_ablation', 'ablation_cli']
 
 # %% ../nbs/12_ablation.ipynb #d8cb4f25
 import json, math, time
@@ -24,7 +24,7 @@ from fastai.torch_core import TensorImage
 from .synth import make_veri
 from .model import save_model, load_model
 from .resume import fit_resumable
-from .occlusion import impact_entropy, box_masks, candidate_boxes
+from .occlusion import impact_entropy, box_masks, candidate_boxes, impact_arrays
 from .synth_validity import phase1_and_mining, top_quarter_mass
 from .pipeline import (ODFMConfig, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase, phase_learner,
                            run_odfm, evaluate_model, save_json)
@@ -180,11 +180,6 @@ def plot_ablation(df:pd.DataFrame, # `run_ablation`'s long table
     return fig
 
 # %% ../nbs/12_ablation.ipynb #94f20c33
-def impact_arrays(table:pd.DataFrame): # an impact table (`mine_impacts`)
-    "p̄ [N, S] and the candidate squares [S, 4] of a mined table"
-    s = int(table.cand.max()) + 1
-    return torch.tensor(table.p_bar.to_numpy()).view(-1, s), torch.tensor(np.stack(table.box.iloc[:s]))
-
 def best_square_map(table:pd.DataFrame, # an impact table
                     size:int): # model input side
     "Share of images [size, size] whose highest-impact square covers each pixel"

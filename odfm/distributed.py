@@ -25,8 +25,8 @@ from fastai.callback.progress import ProgressCallback, CSVLogger
 from fastai.callback.tracker import SaveModelCallback
 from fastai.data.core import TfmdDL
 from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier
-from .occlusion import mine_impacts, load_impacts, mining_spec, spec_key, state_hash, resolve_window, add_occlusions, save_chunk, finish_impacts
-from .resume import ResumeCheckpoint, load_resume_state, fit_resumable
+from .occlusion import mine_impacts, load_impacts, cached_impacts, impact_arrays, mining_spec, spec_key, state_hash, resolve_window, add_occlusions, save_chunk, finish_impacts
+from .resume import ResumeCheckpoint, fit_resumable
 from .model import save_model, load_model
 from .data import test_dl, load_image
 from .datasets import load_dataset
@@ -129,11 +129,11 @@ def scaled_lrs(lrs:tuple, # learning rates tuned for one process
 # %% ../nbs/14_distributed.ipynb #d79f4c59
 class Rank0Checkpoint(ResumeCheckpoint):
     "`ResumeCheckpoint` written by rank 0 alone, of the model inside any DDP wrapper"
-    def after_epoch(self):
+    def save(self):
         if rank_distrib() != 0: return
         wrapped = self.learn.model
         self.learn.model = getattr(wrapped, 'module', wrapped)
-        try: super().after_epoch()
+        try: super().save()
         finally: self.learn.model = wrapped
 
 # %% ../nbs/14_distributed.ipynb #5bafda7d
@@ -146,13 +146,8 @@ def fit_distributed(learn:Learner, # learner to train
                     **kwargs): # passed to `Learner.fit`
     "`fit_resumable` data-parallel across the process group; in one process, `fit_resumable` itself"
     if num_distrib() <= 1: return fit_resumable(learn, n_epoch, ckpt, **kwargs)
-    ckpt, done = Path(ckpt), 0
-    if ckpt.exists(): done = load_resume_state(learn, ckpt)
     if rank_distrib(): learn.remove_cbs([c for c in learn.cbs if isinstance(c, file_writers)])
-    elif done: print(f'resuming from {ckpt} after epoch {done} of {n_epoch}')
-    if done < n_epoch:
-        with learn.ddp_ctx(sync_bn): learn.fit(n_epoch, start_epoch=done, cbs=Rank0Checkpoint(ckpt), **kwargs)
-    return learn
+    with learn.ddp_ctx(sync_bn): return fit_resumable(learn, n_epoch, ckpt, checkpoint=Rank0Checkpoint, **kwargs)
 
 # %% ../nbs/14_distributed.ipynb #72e55f58
 def ddp_train_phase(cfg, # `ODFMConfig`
@@ -204,12 +199,6 @@ def mine_shard(model:nn.Module, # the scoring network (the same on every rank)
     return mine_impacts(model, records.iloc[a:b], folder/'shards', model_id=model_id, **kwargs)
 
 # %% ../nbs/14_distributed.ipynb #f901403b
-def _share_tensors(t:pd.DataFrame):
-    "p [n], p_l [n,S] and the boxes [S,4] of an impact table"
-    s = int(t['cand'].max()) + 1
-    return (torch.tensor(t['p'].to_numpy()[::s]), torch.tensor(t['p_l'].to_numpy()).view(-1, s),
-            torch.tensor(list(t['box'].iloc[:s])))
-
 def merge_shards(model:nn.Module, # the scoring network
                  records:pd.DataFrame, # all the mined records
                  cache_dir, # the run/cache folder of `mine_impacts`
@@ -219,12 +208,12 @@ def merge_shards(model:nn.Module, # the scoring network
     "Join the shares into the table `mine_impacts` would give, saved where and as it saves it"
     model_id = model_id or state_hash(model)
     folder, spec = impacts_folder(records, cache_dir, model_id, **kwargs)
-    if (folder/'meta.json').exists(): return load_impacts(folder, records)
+    if (done := cached_impacts(folder, records)) is not None: return done
     spans = [shard_bounds(len(records), r, world) for r in range(world)]
     for r, span in enumerate(spans):
         if span[0] == span[1]: continue
-        p, p_l, boxes = _share_tensors(mine_shard(model, records, cache_dir, r, world, model_id, **{**kwargs, 'progress': False}))
-        save_chunk(folder, span, [(p, p_l)])
+        p, p_l, boxes = impact_arrays(mine_shard(model, records, cache_dir, r, world, model_id, **{**kwargs, 'progress': False}), 'p', 'p_l')
+        save_chunk(folder, span, [(p[:, 0], p_l)])
     finish_impacts(folder, [s for s in spans if s[0] < s[1]], records, boxes, spec)
     shutil.rmtree(folder/'shards', ignore_errors=True)
     return load_impacts(folder, records)
@@ -240,6 +229,8 @@ def mine_distributed(model:nn.Module, # the scoring network (the same on every r
     if world == 1: return mine_impacts(model, records, cache_dir, model_id=model_id, **kwargs)
     model_id = model_id or state_hash(model)
     folder, _ = impacts_folder(records, cache_dir, model_id, **kwargs)
+    if rank == 0: cached_impacts(folder, records)  # a damaged table is set aside once, by rank 0
+    distrib_barrier()
     if not (folder/'meta.json').exists():
         mine_shard(model, records, cache_dir, rank, world, model_id, **{**kwargs, 'progress': kwargs.get('progress', True) and rank == 0})
         distrib_barrier()
@@ -265,7 +256,7 @@ def ddp_phases(run:RunDir, # the run (its folder must be seen by every rank)
     return ddp_train_phase(cfg, run.stage('phase3'), add_occlusions(train, occ), valid, cfg.epochs3,
                            init=m1 if cfg.phase3_init == 'phase1' else None, sync_bn=sync_bn)
 
-# %% ../nbs/14_distributed.ipynb #c8588966
+# %% ../nbs/14_distributed.ipynb #077fb2a5
 ddp_upto = dict(train='phase1', mine='mining', run='phase3') # the last phase each wrapped command needs
 
 def under_torchrun(command:str, # 'train', 'mine' or 'run'

@@ -21,7 +21,7 @@ from .synth import make_veri
 from .datasets import load_dataset
 from .evaluate import feature_metrics, euclidean_dist
 from .visualize import top_k, show_heatmap
-from .occlusion import impact_entropy, impact_map
+from .occlusion import impact_entropy, impact_map, impact_arrays
 from .pipeline import (ODFMConfig, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase,
                            mining_phase, query_sets, features, save_json)
 
@@ -118,9 +118,8 @@ def localisation_stats(table:pd.DataFrame, # an impact table (`mine_impacts`)
                        root, # the synthetic root of its images
                        size:int): # model input side
     "Top-quarter mass, entropy and detail-box hit rates of one mined impact table"
-    s = int(table.cand.max()) + 1; n = len(table) // s
-    p_bar, p_tilde = (torch.tensor(table[c].to_numpy()).view(n, s) for c in ('p_bar', 'p_tilde'))
-    cands, boxes = torch.tensor(np.stack(table.box.iloc[:s])), detail_boxes(root, table.path.iloc[::s], size)
+    p_bar, p_tilde, cands = impact_arrays(table, 'p_bar', 'p_tilde'); s = len(cands)
+    boxes = detail_boxes(root, table.path.iloc[::s], size)
     out = dict(top_quarter=float(top_quarter_mass(p_bar).mean()), entropy=float(impact_entropy(p_bar).mean()), entropy_uniform=math.log(s))
     for rule in ('overlap', 'centre'):
         out[f'best_hit_{rule}'], out[f'random_hit_{rule}'], out['n_used'] = detail_hit_rates(p_tilde, cands, boxes, rule)
