@@ -17,7 +17,7 @@ from fastai.data.transforms import CategoryMap
 import fastai.vision.data  # fastai's `show_batch` for images: one grid of titled images
 from fasttransform import DisplayedTransform, ItemTransform
 from fastai.vision.core import imagenet_stats
-from .datasets import add_labels
+from .datasets import add_labels, read_image
 
 # %% auto #0
 __all__ = ['imagenet_mean', 'imagenet_std', 'size_hw', 'decode_resized', 'normalize', 'denormalize', 'load_image', 'box_or_none',
@@ -36,9 +36,7 @@ def decode_resized(path, # an image file
                    size:int|tuple) -> torch.Tensor: # output size, int or (H, W)
     "The RGB image at `path`, resized to `size`, as a uint8 tensor [3, H, W]"
     h, w = size_hw(size)
-    with Image.open(path) as im:
-        im.draft('RGB', (w, h))
-        im = im.convert('RGB').resize((w, h), Image.BILINEAR)
+    im = read_image(path, draft=(w, h)).resize((w, h), Image.BILINEAR)
     return torch.from_numpy(np.array(im)).permute(2, 0, 1).contiguous()
 
 # %% ../nbs/03_data.ipynb #b29daf02

@@ -6,22 +6,27 @@ Docs: https://odfm-dev.github.io/odfm/datasets.html.md"""
 
 # %% ../nbs/02_datasets.ipynb #9a0f02c8
 from __future__ import annotations
-import os, re, inspect, warnings
+import os, re, sys, stat, inspect, warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
 from PIL import Image
 from fastcore.basics import store_attr, patch
+from fastcore.parallel import parallel
+from fastcore.imports import IN_NOTEBOOK
+from .core import OdfmError
 
 # %% auto #0
 __all__ = ['split_names', 'veri_name_re', 'veri_colours', 'veri_types', 'veri776_counts', 'vehicleid_test_counts', 'image_exts',
-           'expected_layouts', 'veri_markers', 'dataset_readers', 'records', 'ReidDataset', 'dataset_root', 'read_list',
-           'parse_list', 'check_listed', 'parse_veri_name', 'read_veri_split', 'read_veri_labels', 'add_veri_labels',
-           'VeRi776', 'veri_matches', 'read_veri_index', 'read_vehicleid_list', 'vehicleid_test_sizes', 'gallery_split',
-           'VehicleID', 'identity_codes', 'camera_of', 'split_identities', 'image_files', 'read_identity_folders',
+           'expected_layouts', 'veri_markers', 'dataset_readers', 'decode_errors', 'records', 'ReidDataset',
+           'dataset_root', 'read_list', 'parse_list', 'file_kind', 'file_problem', 'check_listed', 'drop_repeats',
+           'parse_veri_name', 'read_veri_split', 'read_veri_labels', 'add_veri_labels', 'VeRi776', 'veri_matches',
+           'read_veri_index', 'read_vehicleid_list', 'vehicleid_test_sizes', 'gallery_split', 'VehicleID',
+           'identity_codes', 'camera_of', 'split_identities', 'image_files', 'read_identity_folders',
            'read_split_folders', 'FolderDataset', 'read_csv_records', 'split_by_column', 'CsvDataset', 'detect_layout',
-           'load_dataset', 'add_labels', 'readable', 'verify_images', 'dataset_cli']
+           'load_dataset', 'check_trainable', 'add_labels', 'UnreadableImage', 'undecodable', 'read_image',
+           'image_problem', 'readable', 'list_lines', 'check_images', 'describe_bad', 'verify_images', 'dataset_cli']
 
 # %% ../nbs/02_datasets.ipynb #1922975e
 split_names = ('train', 'query', 'gallery')
@@ -43,8 +48,9 @@ class ReidDataset:
                  query:pd.DataFrame, # query records
                  gallery:pd.DataFrame, # gallery records
                  name:str='dataset', # what to call it
-                 root:Path|None=None): # where it was read from
-        store_attr()
+                 root:Path|None=None, # where it was read from
+                 lists:dict|None=None): # the list file naming the images of each split, where there is one
+        store_attr(but='lists'); self.lists = dict(lists or {})
     def __repr__(self):
         return f"{self.name} at {self.root}: " + ', '.join(f'{len(getattr(self, s))} {s}' for s in split_names)
 
@@ -84,22 +90,60 @@ def parse_list(path:Path, # a list file
     return out
 
 # %% ../nbs/02_datasets.ipynb #bc3889c6
-def _existing(paths):
-    "Whether each of `paths` exists, listing every folder once"
+def file_kind(mode:int) -> str: # `st_mode` from `os.stat`
+    "What a file that is not a regular file is, in words"
+    kinds = ((stat.S_ISDIR, 'a folder'), (stat.S_ISFIFO, 'a FIFO (named pipe)'), (stat.S_ISCHR, 'a character device'),
+             (stat.S_ISBLK, 'a block device'), (stat.S_ISSOCK, 'a socket'))
+    return next((kind for test, kind in kinds if test(mode)), 'not a regular file')
+
+def file_problem(path) -> str|None: # a path that should hold an image
+    "Why `path` can't hold an image, from one `stat` and without opening it (missing, not a regular file, empty); None if it may"
+    try: st = os.stat(path)
+    except FileNotFoundError: return 'is a broken link' if os.path.islink(path) else 'does not exist'
+    except OSError as e: return f"cannot be read ({e.strerror})"
+    if not stat.S_ISREG(st.st_mode): return f"is {file_kind(st.st_mode)}, not an image file"
+    if st.st_size == 0: return 'is empty (0 bytes)'
+
+
+# %% ../nbs/02_datasets.ipynb #0d420f04
+def _listed_problems(paths):
+    "Per path, None for a regular file, else what is wrong with it; each folder is listed once"
     listing = {}
-    def exists(p):
-        if p.parent not in listing: listing[p.parent] = set(os.listdir(p.parent)) if p.parent.is_dir() else set()
-        return p.name in listing[p.parent]
-    return [exists(Path(p)) for p in paths]
+    def problem(p):
+        if p.parent not in listing:
+            try:
+                with os.scandir(p.parent) as it: listing[p.parent] = {e.name: e.is_file() for e in it}
+            except (FileNotFoundError, NotADirectoryError): listing[p.parent] = {}
+        regular = listing[p.parent].get(p.name)
+        return 'does not exist' if regular is None else None if regular else file_problem(p)
+    return [problem(Path(p)) for p in paths]
 
 def check_listed(paths:list, # images a list file names
                  line_nos:list, # the line naming each
                  list_file:Path): # the list file
-    "Raise `FileNotFoundError` naming list file and line of the first listed image that does not exist"
-    missing = [(n, p) for n, p, ok in zip(line_nos, paths, _existing(paths)) if not ok]
-    if not missing: return
-    more = f" ({len(missing)-1} more listed images are missing)" if len(missing) > 1 else ""
-    raise FileNotFoundError(f"{list_file} line {missing[0][0]}: image {missing[0][1]} does not exist{more}")
+    "Raise an error naming list file and line of the first listed image that is missing or not a regular file"
+    bad = [(n, p, why) for n, p, why in zip(line_nos, paths, _listed_problems(paths)) if why]
+    if not bad: return
+    (n, p, why), more = bad[0], f" ({len(bad)-1} more listed images are missing or not files)" if len(bad) > 1 else ""
+    raise (FileNotFoundError if why == 'does not exist' else ValueError)(f"{list_file} line {n}: image {p} {why}{more}")
+
+# %% ../nbs/02_datasets.ipynb #1f1baeaa
+def _text(o): return ' '.join(map(str, o)) if isinstance(o, tuple) else str(o)
+
+def drop_repeats(items:list, # (line number, parsed line) pairs, as `parse_list` gives
+                 path:Path, # the list file, for messages
+                 key=lambda o: o): # what identifies the image a parsed line names
+    "`items` without repeated lines, with a warning naming them; an image listed twice with different contents is an error"
+    first, out, repeats = {}, [], []
+    for n, o in items:
+        k = key(o)
+        if k not in first: first[k] = n, o; out.append((n, o)); continue
+        m, o1 = first[k]
+        if o1 != o: raise ValueError(f"{path} line {n}: {_text(k)} was already listed on line {m} differently ({_text(o1)!r} there, {_text(o)!r} here)")
+        repeats.append((n, m))
+    if repeats: warnings.warn(f"{path}: {len(repeats)} repeated line{'s' if len(repeats) > 1 else ''} read once "
+                              f"(line {repeats[0][0]} repeats line {repeats[0][1]})", stacklevel=2)
+    return out
 
 # %% ../nbs/02_datasets.ipynb #1de16046
 veri_name_re = re.compile(r'(\d+)_c(\d+)_\d+_\d+\.jpg', re.I)
@@ -115,7 +159,7 @@ def read_veri_split(root:Path, # VeRi-776 root
                     split:str): # 'train', 'query' or 'test'
     "Records of one VeRi-776 split, from `name_{split}.txt` and `image_{split}/`"
     lst, folder = root/f'name_{split}.txt', root/f'image_{split}'
-    nos, parsed = zip(*parse_list(lst, lambda l: (l, *parse_veri_name(l))))
+    nos, parsed = zip(*drop_repeats(parse_list(lst, lambda l: (l, *parse_veri_name(l))), lst, key=lambda o: o[0]))
     if not folder.is_dir(): raise FileNotFoundError(f"image folder {folder} is missing (listed by {lst.name})")
     names, vids, cams = zip(*parsed)
     paths = [folder/n for n in names]
@@ -159,7 +203,8 @@ class VeRi776(ReidDataset):
         train, query, gallery = (read_veri_split(root, s) for s in ('train', 'query', 'test'))
         train = add_veri_labels(train, root/'train_label.xml')
         query, gallery = (add_veri_labels(df, root/'test_label.xml') for df in (query, gallery))
-        super().__init__(train, query, gallery, 'VeRi-776', root)
+        lists = {s: root/f'name_{f}.txt' for s, f in zip(split_names, ('train', 'query', 'test'))}
+        super().__init__(train, query, gallery, 'VeRi-776', root, lists)
 
 veri776_counts = pd.DataFrame(dict(images=[37778, 1678, 11579], ids=[576, 200, 200], cameras=[20, 19, 19]),
                               index=list(split_names))
@@ -208,7 +253,7 @@ def _vehicleid_line(line):
 def read_vehicleid_list(path:Path, # train_list.txt or test_list_<N>.txt
                         image_dir:Path): # the `image/` folder
     "Records of a VehicleID list file; camera ids are -1"
-    nos, parsed = zip(*parse_list(path, _vehicleid_line))
+    nos, parsed = zip(*drop_repeats(parse_list(path, _vehicleid_line), path, key=lambda o: o[0]))
     if not Path(image_dir).is_dir(): raise FileNotFoundError(f"image folder {image_dir} is missing (listed by {Path(path).name})")
     names, vids = zip(*parsed)
     paths = [Path(image_dir)/f'{n}.jpg' for n in names]
@@ -248,7 +293,9 @@ class VehicleID(ReidDataset):
         if self.test_size not in sizes:
             raise ValueError(f"no test_list_{self.test_size}.txt in {split}; available test sizes: {', '.join(map(str, sizes)) or 'none'}")
         self.test = read_vehicleid_list(split/f'test_list_{self.test_size}.txt', root/'image')
-        super().__init__(train, *gallery_split(self.test, seed, draw), f'VehicleID-{self.test_size}', root)
+        test_list = split/f'test_list_{self.test_size}.txt'
+        super().__init__(train, *gallery_split(self.test, seed, draw), f'VehicleID-{self.test_size}', root,
+                         dict(train=split/'train_list.txt', query=test_list, gallery=test_list))
 
 vehicleid_test_counts = {800: 6493, 1600: 13377, 2400: 19777}
 
@@ -299,8 +346,11 @@ def split_identities(df:pd.DataFrame, # records of all identities
 image_exts = {'.jpg', '.jpeg', '.png', '.bmp', '.webp'}
 
 def image_files(folder:Path) -> list: # a folder
-    "The image files directly inside `folder`, sorted by name"
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in image_exts and p.is_file())
+    "The image files directly inside `folder`, sorted by name; an image name on a FIFO, device or folder is an error"
+    with os.scandir(folder) as it: found = sorted((Path(e.path), e.is_file()) for e in it if Path(e.name).suffix.lower() in image_exts)
+    odd = [p for p, regular in found if not regular]
+    if odd: raise ValueError(f"{odd[0]} {file_problem(odd[0])}" + (f" ({len(odd)-1} more such entries in {folder})" if len(odd) > 1 else ''))
+    return [p for p, _ in found]
 
 def read_identity_folders(folder:Path, # holds one sub-folder of images per identity
                           cam_pattern:str|None=None): # see `camera_of`
@@ -342,27 +392,40 @@ def _column(df, names, csv, required=True):
     if found: return found[0]
     if required: raise ValueError(f"{csv} needs a column {' or '.join(map(repr, names))}; it has {', '.join(df.columns)}")
 
-def _csv_ints(values, col, csv):
-    "Column `col` as integers; a non-integer names its CSV line"
-    for i, v in enumerate(values):
-        if not re.fullmatch(r'-?\d+', v.strip()): raise ValueError(f"{csv} line {i+2}: {col} {v!r} is not an integer")
+def _csv_ints(values, col, csv, lines, signed=True):
+    "Column `col` as integers (`signed`: negative ones allowed); a value that is not one names its CSV line"
+    what = 'an integer' if signed else 'a whole number (0, 1, 2, ...)'
+    for n, v in zip(lines, values):
+        if not re.fullmatch(r'-?\d+' if signed else r'\d+', v.strip()): raise ValueError(f"{csv} line {n}: {col} {v!r} is not {what}")
     return [int(v) for v in values]
+
+def _csv_lines(csv, n):
+    "The line of `csv` holding each of its `n` rows, blank lines skipped as pandas skips them"
+    nos = [k for k, _ in read_list(csv)][1:]
+    return nos if len(nos) == n else list(range(2, n + 2))
 
 # %% ../nbs/02_datasets.ipynb #ff882f9e
 def read_csv_records(csv:str|Path, # CSV of path, vid/id[, camid/camera][, split]
                      root:str|Path|None=None): # folder of relative paths; the CSV's folder when None
-    "Records from a CSV, every image checked to exist"
+    "Records from a CSV: every image checked to exist, ids to be whole numbers, repeated rows read once"
     csv = Path(csv).expanduser().absolute()
     if not csv.is_file(): raise FileNotFoundError(f"CSV file {csv} is missing")
     df = pd.read_csv(csv, dtype=str, keep_default_na=False, skipinitialspace=True)
     if not len(df): raise ValueError(f"CSV file {csv} has no rows")
-    base = csv.parent if root is None else dataset_root(root)
+    lines, base = _csv_lines(csv, len(df)), csv.parent if root is None else dataset_root(root)
     paths = [p if p.is_absolute() else base/p for p in map(Path, df[_column(df, ['path'], csv)])]
-    check_listed(paths, range(2, len(df) + 2), csv)
-    cam = _column(df, ['camid', 'camera', 'cam'], csv, required=False)
-    res = pd.DataFrame(dict(path=[str(p) for p in paths], identity=df[_column(df, ['vid', 'id'], csv)],
-                            camid=_csv_ints(df[cam], cam, csv) if cam else -1))
-    return _coded(res.assign(split=df['split'].str.strip().str.lower()) if 'split' in df else res)
+    check_listed(paths, lines, csv)
+    vid, cam = _column(df, ['vid', 'id'], csv), _column(df, ['camid', 'camera', 'cam'], csv, required=False)
+    res = pd.DataFrame(dict(path=[str(p) for p in paths], vid=_csv_ints(df[vid], vid, csv, lines, signed=False),
+                            camid=_csv_ints(df[cam], cam, csv, lines) if cam else -1, identity=df[vid].str.strip()))
+    if 'split' in df:
+        res['split'] = df['split'].str.strip().str.lower()
+        bad = [(n, v) for n, v in zip(lines, res.split) if v not in split_names]
+        if bad: raise ValueError(f"{csv} line {bad[0][0]}: split {bad[0][1]!r} is not one of {', '.join(split_names)}")
+    rows = list(zip(lines, res.drop(columns='identity').itertuples(index=False, name=None)))
+    kept = drop_repeats(rows, csv, key=lambda o: (o[0], o[-1]) if 'split' in res else o[0])
+    pos = {n: k for k, n in enumerate(lines)}
+    return res.iloc[[pos[n] for n, _ in kept]].reset_index(drop=True).astype(dict(vid='int64', camid='int64'))
 
 # %% ../nbs/02_datasets.ipynb #dc4314ea
 def split_by_column(df:pd.DataFrame, # records with a `split` column
@@ -425,6 +488,18 @@ def load_dataset(root:str|Path, # dataset root folder, or a CSV of records
     if bad: raise ValueError(f"{cls.__name__} takes no {', '.join(bad)}; it takes {', '.join(params) or 'no options'}")
     return cls(root, **kw)
 
+# %% ../nbs/02_datasets.ipynb #e33aa91c
+def check_trainable(ds:ReidDataset, # a dataset
+                    evaluate:bool=True): # whether it must also hold queries and a gallery to evaluate on
+    "`ds`, or a `ValueError` saying why it is too small to train a classifier (or, with `evaluate`, to evaluate)"
+    n, at = ds.train.vid.nunique(), f"{ds.name} at {ds.root}"
+    if n < 2: raise ValueError(f"{at} has {n} training identit{'y' if n == 1 else 'ies'}: training a classifier needs at least 2")
+    if not evaluate: return ds
+    empty = [s for s in ('query', 'gallery') if not len(getattr(ds, s))]
+    if empty: raise ValueError(f"{at} has no {' and no '.join(empty)} images: evaluation needs both")
+    if not set(ds.query.vid) & set(ds.gallery.vid): raise ValueError(f"{at}: no query identity is in the gallery, so no query can be answered")
+    return ds
+
 # %% ../nbs/02_datasets.ipynb #0584c762
 def add_labels(df:pd.DataFrame) -> pd.DataFrame: # records
     "A copy of `df` with a `label` column: its vehicle ids renumbered 0..n-1 in sorted order"
@@ -456,41 +531,125 @@ def plot_per_id(self:ReidDataset,
     ax.legend()
     return ax
 
-# %% ../nbs/02_datasets.ipynb #9f24568c
-def readable(path:str|Path) -> bool: # an image file
-    "Whether the image at `path` decodes to the end"
+# %% ../nbs/02_datasets.ipynb #ac77f8c4
+class UnreadableImage(OdfmError, ValueError):
+    "An image that cannot be decoded; the message names it"
+    def __init__(self, msg:str): # what to say
+        # a DataLoader worker's error reaches the main process as `type(msg)`, `msg` holding the worker's traceback: keep our line
+        if 'Original Traceback' in msg: msg = msg.rstrip().splitlines()[-1].split(': ', 1)[-1]
+        super().__init__(msg)
+
+decode_errors = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+def undecodable(e:Exception) -> str: # what PIL raised
+    "PIL's complaint about an image, in words that follow its path"
+    if isinstance(e, Image.UnidentifiedImageError): return 'is not an image (no known image format)'
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return 'is truncated' if 'truncated' in msg.lower() else f"cannot be decoded ({msg})"
+
+# %% ../nbs/02_datasets.ipynb #e7d8bb02
+def read_image(path, # an image file
+               draft:tuple|None=None) -> Image.Image: # (w, h): let a JPEG decode at the smallest scale at least this big
+    "The decoded RGB image at `path`; an `UnreadableImage` naming it when that fails"
+    why = file_problem(path)
+    if why: raise UnreadableImage(f"image {path} {why}")
     try:
         with Image.open(path) as im:
-            im.draft('RGB', (1, 1))
-            im.load()
-        return True
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError): return False
+            if draft: im.draft('RGB', draft)
+            return im.convert('RGB')
+    except decode_errors as e: raise UnreadableImage(f"image {path} {undecodable(e)}") from None
 
-# %% ../nbs/02_datasets.ipynb #420ee6bf
+# %% ../nbs/02_datasets.ipynb #0a2a67a2
+def image_problem(path) -> str|None: # an image file
+    "What stops the image at `path` from decoding, or None when it decodes"
+    try: read_image(path, draft=(1, 1))
+    except UnreadableImage as e: return str(e).removeprefix(f"image {path} ")
+
+def readable(path:str|Path) -> bool: # an image file
+    "Whether the image at `path` decodes to the end"
+    return image_problem(path) is None
+
+# %% ../nbs/02_datasets.ipynb #31203b82
+def _names(field:str, path:str) -> bool:
+    "Whether list field `field` names image `path`: the whole path, its tail, or its tail without the extension"
+    p, f = Path(path).as_posix(), field.strip().strip('"\'').removeprefix('./')
+    return bool(f) and (p == f or p.endswith('/' + f) or p.endswith('/' + f + Path(p).suffix))
+
+def list_lines(list_file:Path, # a list file or CSV of records
+               paths) -> dict: # images it may name
+    "{path: the first line of `list_file` naming it}, for each of `paths` it names"
+    rows, col, sep = read_list(list_file), 0, r'\s+'
+    if Path(list_file).suffix.lower() == '.csv':
+        head, sep = [h.strip().strip('"') for h in rows[0][1].split(',')], r'\s*,\s*'
+        col, rows = (head.index('path') if 'path' in head else 0), rows[1:]
+    fields, out = [(n, re.split(sep, t)) for n, t in rows], {}
+    for p in map(str, paths):
+        n = next((n for n, fs in fields if len(fs) > col and _names(fs[col], p)), None)
+        if n is not None: out[p] = n
+    return out
+
+# %% ../nbs/02_datasets.ipynb #b89b747d
+def check_images(df:pd.DataFrame, # records
+                 list_file:Path|None=None, # the list file naming them, to give each bad image its line
+                 n_workers:int|None=None, # decoding threads; None: the CPUs, up to 8; 0: none
+                 progress:bool|None=None) -> pd.DataFrame: # show a progress bar; None: in a notebook or a terminal
+    "The records whose image can't be decoded, with the `problem` and (given `list_file`) the `line` naming each"
+    n_workers = min(8, os.cpu_count() or 1) if n_workers is None else n_workers
+    if progress is None: progress = IN_NOTEBOOK or sys.stdout.isatty()
+    probs = list(parallel(image_problem, df.path.tolist(), n_workers=n_workers, threadpool=True, progress=progress and len(df) > 0))
+    bad = df[[p is not None for p in probs]].assign(problem=[p for p in probs if p is not None]).reset_index(drop=True)
+    if list_file is None: return bad
+    lines = list_lines(list_file, bad.path) if len(bad) else {}
+    return bad.assign(list_file=str(list_file), line=pd.array([lines.get(p) for p in bad.path], dtype='Int64'))
+
+def describe_bad(bad:pd.DataFrame, # `check_images`'s result
+                 total:int, # how many images were checked
+                 what:str='images', # what to call them
+                 show:int=3) -> str: # how many to name
+    "One line: how many of `total` `what` cannot be read, naming the first `show` with their list file and line"
+    def one(r):
+        where = f"{r['list_file']} line {r['line']}: " if pd.notna(r.get('line', None)) else ''
+        return f"{where}image {r['path']} {r['problem']}"
+    more = f"; and {len(bad) - show} more" if len(bad) > show else ''
+    return f"{len(bad)} of {total} {what} cannot be read: " + '; '.join(one(r) for _, r in bad.head(show).iterrows()) + more
+
+# %% ../nbs/02_datasets.ipynb #b03f6368
+@patch
+def bad_images(self:ReidDataset,
+               splits=split_names, # the splits to check
+               progress:bool|None=None): # show a progress bar (see `check_images`)
+    "The unreadable images of `splits` (see `check_images`), with their split, list file and line"
+    bad = [check_images(getattr(self, s), self.lists.get(s), progress=progress).assign(split=s) for s in splits]
+    return pd.concat(bad, ignore_index=True)
+
+# %% ../nbs/02_datasets.ipynb #29fae5bc
 def verify_images(df:pd.DataFrame, # records
-                  what:str='records'): # what to call them in the warning
-    "`df` without the rows whose image can't be decoded, with a warning counting them"
-    ok = np.array([readable(p) for p in df.path], bool)
-    if not ok.all():
-        warnings.warn(f"{(~ok).sum()} of {len(df)} {what} images are unreadable and excluded, e.g. {df.path[~ok].iloc[0]}")
-    return df[ok].reset_index(drop=True)
+                  what:str='records', # what to call them in the warning
+                  list_file:Path|None=None): # the list file naming them
+    "`df` without the rows whose image can't be decoded, with a warning naming them"
+    bad = check_images(df, list_file, progress=False)
+    if len(bad): warnings.warn(describe_bad(bad, len(df), f'{what} images') + '; they are left out', stacklevel=2)
+    return df[~df.path.isin(bad.path)].reset_index(drop=True)
 
-# %% ../nbs/02_datasets.ipynb #58a0d6c8
 @patch
 def verify(self:ReidDataset):
     "Drop unreadable images from every split (see `verify_images`); returns `self`"
-    for s in split_names: setattr(self, s, verify_images(getattr(self, s), f'{self.name} {s}'))
+    for s in split_names: setattr(self, s, verify_images(getattr(self, s), f'{self.name} {s}', self.lists.get(s)))
     return self
 
 # %% ../nbs/02_datasets.ipynb #02c125ab
 def dataset_cli(root:str, # dataset root folder, or a CSV of records
                 test_size:int=None, # VehicleID: N of the test_list_<N>.txt to read
-                verify:bool=False): # decode every image and drop unreadable ones (slow on a large set)
+                verify:bool=False): # decode every image and name those that fail (a minute per 50,000 images and core)
     "Print what `load_dataset` reads at `root`: images, identities and cameras per split"
     ds = load_dataset(root, **({} if test_size is None else dict(test_size=test_size)))
-    if verify: ds.verify()
     print(f"{ds}\n{ds.summary().to_string()}\n\nimages per identity:\n{ds.per_id().to_string()}")
     if isinstance(ds, VeRi776):
         same = ds.summary().equals(veri776_counts)
         print("\nthese are the published VeRi-776 counts" if same else "\nthese differ from the published VeRi-776 counts "
               "(37,778 train images of 576 ids, 1,678 queries, 11,579 gallery images of 200 ids): a synthetic or partial root?")
+    if not verify: return
+    bad, total = ds.bad_images(), sum(len(getattr(ds, s)) for s in split_names)
+    if not len(bad): return print(f"\nall {total} images decode")
+    print(f"\nunreadable images:\n{bad[[c for c in ('split', 'list_file', 'line', 'path', 'problem') if c in bad]].to_string()}")
+    raise UnreadableImage(describe_bad(bad, total, f'{ds.name} images'))

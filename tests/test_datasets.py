@@ -65,3 +65,22 @@ def test_synthetic_vehicleid_root_one_gallery_image_per_id(tmp_path):
     assert (a.gallery.vid.value_counts() == 1).all() and set(a.gallery.vid) == set(a.query.vid)
     assert a.gallery.path.tolist() == b.gallery.path.tolist()  # reproducible by seed
     assert (a.query.camid == -1).all()
+
+def test_bad_images_of_a_vehicleid_root_name_their_list_lines(tmp_path):
+    "VehicleID lists name images without their extension: a bad one is still traced to its line"
+    from odfm.synth import tiny_vehicleid
+    from odfm.datasets import check_trainable
+    root = tiny_vehicleid(tmp_path/'vid')
+    lst = root/'train_test_split'/'train_list.txt'
+    name = lst.read_text().splitlines()[4].split()[0]
+    (root/'image'/f'{name}.jpg').write_bytes(b'not a jpeg')
+    ds = check_trainable(load_dataset(root))
+    bad = ds.bad_images(progress=False)
+    assert bad[['split', 'line', 'problem']].values.tolist() == [['train', 5, 'is not an image (no known image format)']]
+    assert bad.list_file[0] == str(lst)
+
+def test_csv_errors_count_lines_as_an_editor_does(tmp_path):
+    "Blank lines count: the error names the line an editor shows"
+    root = _folder_root(tmp_path/'imgs', n_ids=2, per_id=2)
+    (tmp_path/'r.csv').write_text(f'path,vid\n\n{root}/0000/0.jpg,1\n\n\n{root}/0000/1.jpg,x1\n')
+    with pytest.raises(ValueError, match=r"r.csv line 6: vid 'x1' is not a whole number"): load_dataset(tmp_path/'r.csv')
