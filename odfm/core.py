@@ -23,7 +23,7 @@ class OdfmError(Exception):
 class DamagedFile(OdfmError):
     "A file odfm wrote earlier cannot be read back (truncated, corrupt, or not odfm's)"
     def __init__(self, path, why:str): # the file; what went wrong
-        self.path = Path(path); super().__init__(f"{self.path}: cannot be read ({why})")
+        self.path, self.why = Path(path), f"cannot be read ({why})"; super().__init__(f"{self.path}: {self.why}")
 
 # %% ../nbs/00_core.ipynb #b61cef5e
 def atomic_write(path, # the destination

@@ -177,7 +177,6 @@ def _chunk_path(folder:Path, a:int, b:int): return folder/f'chunk-{a:09d}-{b:09d
 
 def _shaped(t, shape:tuple): return torch.is_tensor(t) and tuple(t.shape) == shape
 
-def _why(e:DamagedFile): return str(e).removeprefix(f'{e.path}: ')
 
 def _load_chunk(folder:Path, span:tuple, s:int):
     "The saved `p` [b-a] and `p_l` [b-a,S] of chunk `span`; a `DamagedFile` when it cannot be read or has other shapes"
@@ -191,7 +190,7 @@ def _saved(folder:Path, span:tuple, s:int):
     "Whether chunk `span` is saved and readable; a damaged one is set aside"
     if not _chunk_path(folder, *span).exists(): return False
     try: _load_chunk(folder, span, s); return True
-    except DamagedFile as e: set_aside(e.path, _why(e)); return False
+    except DamagedFile as e: set_aside(e.path, e.why); return False
 
 def _plan(folder:Path, # the run's cache folder
           n:int, # number of images
@@ -248,7 +247,7 @@ def finish_impacts(folder:Path, # the run's cache folder
                    spec:dict): # the `mining_spec` of the run
     "Join the chunks into `impacts.pt` and `records.json`, write `meta.json` last, remove the chunks"
     try: chunks = [_load_chunk(folder, s, len(boxes)) for s in spans]
-    except DamagedFile as e: set_aside(e.path, _why(e)); raise
+    except DamagedFile as e: set_aside(e.path, e.why); raise
     p, p_l = torch.cat([c['p'] for c in chunks]), torch.cat([c['p_l'] for c in chunks])
     save_torch(dict(p=p, p_l=p_l, boxes=boxes.cpu()), folder/'impacts.pt')
     save_json(_records_doc(records), folder/'records.json')
@@ -289,7 +288,7 @@ def cached_impacts(folder, # an `impacts-<key>` folder
     if not (folder/'meta.json').exists(): return None
     try: return load_impacts(folder, records)
     except DamagedFile as e:
-        if e.path.exists(): set_aside(e.path, _why(e))
+        if e.path.exists(): set_aside(e.path, e.why)
         else: warnings.warn(f"{e}; recomputing", stacklevel=2)
         (folder/'meta.json').unlink(missing_ok=True)
         return None

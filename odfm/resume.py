@@ -12,14 +12,14 @@ __all__ = ['random_states', 'restore_random_states', 'StopOnNonFinite', 'trim_hi
 import random, warnings
 from pathlib import Path
 import numpy as np, torch
-from fastcore.basics import noop
+from fastcore.basics import noop, patch
 from fastai.learner import Learner, SkipToEpoch, CancelEpochException, CancelFitException
 from fastai.callback.core import Callback
 from fastai.callback.progress import CSVLogger
 from .core import OdfmError, DamagedFile, atomic_write, save_torch, load_torch, set_aside
 from .model import nonfinite_keys, few
 
-# %% ../nbs/07a_resume.ipynb #ce5ec2ad
+# %% ../nbs/07a_resume.ipynb #c7387cf9
 def _plain_state(s:tuple): return [s[0], list(s[1]), s[2]]     # a `random.Random.getstate()` as plain lists
 def _random_state(s:list): return (s[0], tuple(s[1]), s[2])
 
@@ -34,6 +34,7 @@ def random_states(dls=None)->dict: # `DataLoaders` (or a list of loaders) whose 
     if torch.cuda.is_available() and torch.cuda.is_initialized(): st['cuda'] = torch.cuda.get_rng_state_all()
     return st
 
+# %% ../nbs/07a_resume.ipynb #053d37bc
 def restore_random_states(st:dict, # a `random_states` dict
                           dls=None): # the `DataLoaders` (or list of loaders) to restore the `rng` of
     "Put back the generator states `st` that `random_states` captured"
@@ -77,7 +78,7 @@ def plain_tensors(o): # tensors (of any subclass), in dicts and lists
     if isinstance(o, (list, tuple)): return type(o)(plain_tensors(v) for v in o)
     return o.as_subclass(torch.Tensor) if torch.is_tensor(o) else o
 
-# %% ../nbs/07a_resume.ipynb #0c74808b
+# %% ../nbs/07a_resume.ipynb #2ffa5aef
 class ResumeCheckpoint(Callback):
     "After each epoch, save model, optimiser, epoch count and random states to `path` atomically; skip epochs before `start`"
     order = 61  # after fastai's Recorder (50) and CSVLogger (60) have logged the epoch
@@ -98,28 +99,34 @@ class ResumeCheckpoint(Callback):
                 cb.file.close(); trim_history(cb.path/cb.fname, self.start, ','.join(self.learn.recorder.metric_names))
                 cb.file = (cb.path/cb.fname).open('a')
 
-    def before_epoch(self):
-        self.skipped = self.epoch < self.start
-        if self.skipped: self.log_to, self.learn.logger = self.learn.logger, noop; raise CancelEpochException  # mute the Recorder's row
+# %% ../nbs/07a_resume.ipynb #66e23924
+@patch
+def before_epoch(self:ResumeCheckpoint):
+    self.skipped = self.epoch < self.start
+    if self.skipped: self.log_to, self.learn.logger = self.learn.logger, noop; raise CancelEpochException  # mute the Recorder's row
 
-    def after_cancel_epoch(self): self.skipped = True  # nothing new to save
+@patch
+def after_cancel_epoch(self:ResumeCheckpoint): self.skipped = True  # nothing new to save
 
-    def after_epoch(self):
-        if not self.skipped: self.save()
-        elif self.epoch < self.start: self.learn.logger = self.log_to; self.learn.recorder.values.pop(); self.learn.recorder.iters.pop()
+@patch
+def after_epoch(self:ResumeCheckpoint):
+    if not self.skipped: self.save()
+    elif self.epoch < self.start: self.learn.logger = self.log_to; self.learn.recorder.values.pop(); self.learn.recorder.iters.pop()
 
-    def save(self):
-        "Write the resume point of the epoch just finished (a subclass may override it, e.g. to write from one process only)"
-        model, opt = self.learn.model.state_dict(), self.learn.opt.state_dict()
-        if bad := nonfinite_keys(model) + nonfinite_keys(opt, 'optimiser '):
-            self.error = (f"{self.phase}: after epoch {self.epoch+1} of {self.n_epoch} the {few(bad)} hold NaN or infinite values: "
-                          f"training diverged (lower the learning rate); {self.path} was not updated")
-            raise CancelFitException
-        sl = self.learn.recorder.smooth_loss
-        save_torch(plain_tensors(dict(format='odfm.resume', version=2, model=model, opt=opt, epochs_done=self.epoch+1, n_epoch=self.n_epoch,
-                        random=random_states(self.dls), smooth=dict(val=sl.val.detach().cpu(), count=int(sl.count)))), self.path)
+# %% ../nbs/07a_resume.ipynb #fd38fbab
+@patch
+def save(self:ResumeCheckpoint):
+    "Write the resume point of the epoch just finished (a subclass may override it, e.g. to write from one process only)"
+    model, opt = self.learn.model.state_dict(), self.learn.opt.state_dict()
+    if bad := nonfinite_keys(model) + nonfinite_keys(opt, 'optimiser '):
+        self.error = (f"{self.phase}: after epoch {self.epoch+1} of {self.n_epoch} the {few(bad)} hold NaN or infinite values: "
+                      f"training diverged (lower the learning rate); {self.path} was not updated")
+        raise CancelFitException
+    sl = self.learn.recorder.smooth_loss
+    save_torch(plain_tensors(dict(format='odfm.resume', version=2, model=model, opt=opt, epochs_done=self.epoch+1, n_epoch=self.n_epoch,
+                    random=random_states(self.dls), smooth=dict(val=sl.val.detach().cpu(), count=int(sl.count)))), self.path)
 
-# %% ../nbs/07a_resume.ipynb #2462e567
+# %% ../nbs/07a_resume.ipynb #59568a36
 def read_resume_point(path)->dict: # a file written by `ResumeCheckpoint`
     "The resume point in `path`, loaded with `weights_only=True`; a `DamagedFile` naming it when it is not one"
     state = load_torch(path)
@@ -128,6 +135,7 @@ def read_resume_point(path)->dict: # a file written by `ResumeCheckpoint`
     if bad := nonfinite_keys(state['model']): raise DamagedFile(path, f"its {few(bad)} hold NaN or infinite values")
     return state
 
+# %% ../nbs/07a_resume.ipynb #aafd52c9
 def _restore(learn:Learner, path:Path)->dict:
     "Restore model, optimiser and random states from resume point `path`; the resume point"
     state = read_resume_point(path)
@@ -140,13 +148,12 @@ def _restore(learn:Learner, path:Path)->dict:
     else: warnings.warn(f"{path} holds no random states (an older odfm wrote it): the resumed fit will not repeat an uninterrupted one exactly", stacklevel=3)
     return state
 
+# %% ../nbs/07a_resume.ipynb #1307f52b
 def load_resume_state(learn:Learner, path:Path)->int: # learner to restore; resume point written by `ResumeCheckpoint`
     "Restore model, optimiser and random states from `path`; return the number of finished epochs"
     return _restore(learn, path)['epochs_done']
 
 # %% ../nbs/07a_resume.ipynb #1ac3e80b
-def _why(e:DamagedFile): return str(e).removeprefix(f'{e.path}: ')
-
 def fit_resumable(learn:Learner, # learner to train
                   n_epoch:int, # total number of epochs
                   ckpt:Path, # resume point: resumed from if present, updated after each epoch
@@ -158,7 +165,7 @@ def fit_resumable(learn:Learner, # learner to train
     ckpt, done, smooth = Path(ckpt), 0, None
     if ckpt.exists():
         try: state = _restore(learn, ckpt)
-        except DamagedFile as e: set_aside(e.path, _why(e))
+        except DamagedFile as e: set_aside(e.path, e.why)
         else:
             done, smooth = state['epochs_done'], state.get('smooth')
             print(f'resuming from {ckpt} after epoch {done} of {n_epoch}')
