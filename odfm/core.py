@@ -6,12 +6,11 @@ Docs: https://odfm-dev.github.io/odfm/core.html.md"""
 
 # %% auto #0
 __all__ = ['OdfmError', 'DamagedFile', 'atomic_write', 'save_torch', 'save_json', 'load_torch', 'load_json', 'set_aside',
-           'check_outside', 'RunFolderBusy', 'RunLock', 'tiny_dls', 'TinyReid', 'tiny_splitter']
+           'check_outside', 'RunFolderBusy', 'RunLock']
 
 # %% ../nbs/00_core.ipynb #8f0b58aa
 import errno, json, os, socket, sys, time, warnings
 from pathlib import Path
-from torch import nn
 from fastcore.xtras import atomic_save
 from filelock import FileLock, Timeout
 
@@ -113,30 +112,3 @@ class RunLock:
         lock, depth = RunLock.held.pop(self.key)
         if depth > 1: RunLock.held[self.key] = (lock, depth - 1); return
         self.info.unlink(missing_ok=True); lock.release()
-
-# %% ../nbs/00_core.ipynb #afd1588a
-def tiny_dls(n_classes:int=3, n:int=96, size:int=8, bs:int=16, seed:int=0): # classes; training images; side; batch; seed
-    "Tiny tensor `DataLoaders` (train, valid): class c brightens channel c%3 of noisy images"
-    import torch
-    from torch.utils.data import TensorDataset
-    from fastai.data.core import DataLoaders
-    from fastai.data.load import DataLoader
-    g = torch.Generator().manual_seed(seed)
-    def ds(m):
-        y = torch.randint(0, n_classes, (m,), generator=g)
-        x = torch.randn(m, 3, size, size, generator=g)*0.5
-        x[torch.arange(m), y % 3] += 2*(1 + y // 3).float()[:, None, None]
-        return TensorDataset(x, y)
-    return DataLoaders(DataLoader(ds(n), bs=bs, shuffle=True, drop_last=True), DataLoader(ds(n//2), bs=bs))
-
-# %% ../nbs/00_core.ipynb #5bdac4eb
-class TinyReid(nn.Module):
-    "A ReID-shaped network for tests: logits in training, embeddings in eval mode, `classify` for logits in any mode"
-    def __init__(self, n_classes:int=3): # identities
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Linear(8, n_classes)
-    def classify(self, x): return self.head(self.body(x))
-    def forward(self, x): return self.classify(x) if self.training else self.body(x)
-
-def tiny_splitter(m): return [list(m.body.parameters()), list(m.head.parameters())] # body, head

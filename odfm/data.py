@@ -22,7 +22,7 @@ from .datasets import add_labels, read_image
 # %% auto #0
 __all__ = ['imagenet_mean', 'imagenet_std', 'size_hw', 'decode_resized', 'normalize', 'denormalize', 'load_image', 'box_or_none',
            'fill_box', 'label_vocab', 'ReidImages', 'ImageBatch', 'FlipBatch', 'split_holdout', 'labelled_like',
-           'reid_dls', 'test_dl']
+           'reid_dls', 'test_dl', 'tiny_dls', 'TinyReid', 'tiny_splitter']
 
 # %% ../nbs/03_data.ipynb #0e170594
 def size_hw(size:int|tuple) -> tuple: # side of a square, or (H, W)
@@ -194,3 +194,29 @@ def test_dl(df:pd.DataFrame, # query or gallery records
     return TfmdDL(ds, bs=bs, num_workers=num_workers, device=device, after_batch=ImageBatch(), **kwargs)
 
 test_dl.__test__ = False  # a library function, not a test, for pytest
+
+# %% ../nbs/03_data.ipynb #afd1588a
+def tiny_dls(n_classes:int=3, n:int=96, size:int=8, bs:int=16, seed:int=0): # classes; training images; side; batch; seed
+    "Tiny tensor `DataLoaders` (train, valid): class c brightens channel c%3 of noisy images"
+    from torch.utils.data import TensorDataset
+    from fastai.data.core import DataLoaders
+    from fastai.data.load import DataLoader
+    g = torch.Generator().manual_seed(seed)
+    def ds(m):
+        y = torch.randint(0, n_classes, (m,), generator=g)
+        x = torch.randn(m, 3, size, size, generator=g)*0.5
+        x[torch.arange(m), y % 3] += 2*(1 + y // 3).float()[:, None, None]
+        return TensorDataset(x, y)
+    return DataLoaders(DataLoader(ds(n), bs=bs, shuffle=True, drop_last=True), DataLoader(ds(n//2), bs=bs))
+
+# %% ../nbs/03_data.ipynb #5bdac4eb
+class TinyReid(torch.nn.Module):
+    "A ReID-shaped network for tests: logits in training, embeddings in eval mode, `classify` for logits in any mode"
+    def __init__(self, n_classes:int=3): # identities
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+        self.head = torch.nn.Linear(8, n_classes)
+    def classify(self, x): return self.head(self.body(x))
+    def forward(self, x): return self.classify(x) if self.training else self.body(x)
+
+def tiny_splitter(m): return [list(m.body.parameters()), list(m.head.parameters())] # body, head

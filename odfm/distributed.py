@@ -12,7 +12,7 @@ __all__ = ['file_writers', 'phases', 'ddp_upto', 'default_backend', 'init_distri
 
 # %% ../nbs/14_distributed.ipynb #2487b698
 import datetime, os, shutil
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import torch.distributed as dist
@@ -31,7 +31,9 @@ from .model import save_model, load_model
 from .data import test_dl, load_image
 from .datasets import load_dataset
 from .evaluate import embed
-from .pipeline import ODFMConfig, RunDir, run_dataset, train_valid, mining_phase, config_from_args, train_phase, phase_learner
+from .core import RunLock
+from .datasets import split_names
+from .pipeline import ODFMConfig, RunDir, run_dataset, train_valid, mining_phase, config_from_args, train_phase, phase_learner, open_run, run_data
 
 # %% ../nbs/14_distributed.ipynb #e565b9c7
 def default_backend()->str:
@@ -243,11 +245,12 @@ phases = ('phase1', 'mining', 'phase3')
 
 def ddp_phases(run:RunDir, # the run (its folder must be seen by every rank)
                upto:str='phase3', # last phase to run: 'phase1', 'mining' or 'phase3'
-               sync_bn:bool=False): # SyncBatchNorm (GPUs)
+               sync_bn:bool=False, # SyncBatchNorm (GPUs)
+               ds=None): # the run's dataset, checked (`odfm.pipeline.run_data`); None: read it
     "Run the pipeline's phases up to `upto` across the process group, leaving their results in `run`"
     if upto not in phases: raise ValueError(f"upto must be one of {phases}, got {upto!r}")
     cfg = run.cfg
-    train, valid = train_valid(on_rank0_first(run_dataset, run), cfg)
+    train, valid = train_valid(on_rank0_first(run_dataset, run) if ds is None else ds, cfg)
     m1 = ddp_train_phase(cfg, run.stage('phase1'), train, valid, cfg.epochs1, sync_bn=sync_bn)
     if upto == 'phase1': return m1
     mine_distributed(m1, train, run.stage('mining'), size=cfg.size, d=cfg.d, sw=cfg.stride, sh=cfg.stride, num_workers=cfg.num_workers)
@@ -267,5 +270,10 @@ def under_torchrun(command:str, # 'train', 'mine' or 'run'
     "Run `fn` under `torchrun`: the phases it needs across the group, then `fn` itself on rank 0"
     if command not in ddp_upto: raise ValueError(f"{command!r} does not run under torchrun; these do: {', '.join(ddp_upto)}")
     with distributed() as (rank, world):
-        if world > 1: ddp_phases(RunDir(run_dir, config_from_args(config, **settings)), ddp_upto[command])
-        if rank == 0: return fn(run_dir, config, **settings)
+        if world == 1: return fn(run_dir, config, **settings)
+        evaluate = command == 'run'
+        run, ds = open_run(config_from_args(config, **settings), run_dir, evaluate)
+        with RunLock(run.path) if rank == 0 else nullcontext():  # rank 0 holds the folder for the whole command
+            ds = on_rank0_first(run_data, run, ds, split_names if evaluate else ['train'], evaluate)
+            ddp_phases(run, ddp_upto[command], ds=ds)
+            if rank == 0: return fn(run_dir, config, **settings)

@@ -24,8 +24,9 @@ def odfm_imports(tree):
         if isinstance(node, ast.ImportFrom):
             mod = node.module or ''
             if node.level: mod = 'odfm' + ('.' + mod if mod else '')
-            if mod == 'odfm':  # `from odfm import x`: x is a module
-                for a in node.names: yield f'odfm.{a.name}', []
+            if mod == 'odfm':  # `from odfm import x`: x is a module, or a package attribute such as `__version__`
+                for a in node.names:
+                    if not a.name.startswith('__'): yield f'odfm.{a.name}', []
             elif mod.startswith('odfm.'): yield mod, [a.name for a in node.names]
         elif isinstance(node, ast.Import):
             for a in node.names:
@@ -60,5 +61,5 @@ def test_notebook_uses_only_earlier_modules(nb):
             assert not [n for n in names if n.startswith('_')], f'{nb.name} imports private names from {imported}'
 
 def test_the_test_catches_a_forward_import():
-    tree = ast.parse('from .cli import main\nfrom odfm.core import _x\nimport odfm.synth\nfrom odfm import pipeline')
+    tree = ast.parse('from .cli import main\nfrom odfm.core import _x\nimport odfm.synth\nfrom odfm import pipeline, __version__')
     assert list(odfm_imports(tree)) == [('odfm.cli', ['main']), ('odfm.core', ['_x']), ('odfm.synth', []), ('odfm.pipeline', [])]

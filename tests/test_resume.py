@@ -13,7 +13,8 @@ import numpy as np, torch
 from fastcore.basics import noop
 from fastai.callback.core import Callback
 from fastai.callback.progress import CSVLogger
-from odfm.core import tiny_dls, TinyReid, tiny_splitter, save_torch
+from odfm.core import save_torch
+from odfm.data import tiny_dls, TinyReid, tiny_splitter
 from odfm.learner import reid_learner
 from odfm.resume import fit_resumable
 
@@ -64,7 +65,8 @@ class Plant:
     def __reduce__(self): return (os.makedirs, (self.marker,))
 
 def test_no_loader_runs_a_planted_pickle(tmp_path):
-    from odfm.core import DamagedFile, tiny_dls, TinyReid, tiny_splitter
+    from odfm.core import DamagedFile
+    from odfm.data import tiny_dls, TinyReid, tiny_splitter
     from odfm.learner import reid_learner
     from odfm.model import ReidNet, save_model, load_model, checkpoint_meta, read_checkpoint
     from odfm.resume import load_resume_state, fit_resumable, read_resume_point
