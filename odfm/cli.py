@@ -26,6 +26,8 @@ commands = dict(
     ablation='odfm.ablation:ablation_cli',
     evaluate='odfm.export:evaluate_cli',
     export='odfm.export:export_cli',
+    embed='odfm.export:embed_cli',
+    search='odfm.export:search_cli',
 )
 
 # %% ../nbs/15_cli.ipynb #df13946c
@@ -70,6 +72,7 @@ def run_command(name:str, # a key of `commands`
 def quiet_third_parties():
     "Hide deprecation notices that third-party packages print on import: they are not the user's business"
     warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+    warnings.filterwarnings('ignore', message=r"The 'mode\.chained_assignment' option is deprecated")  # fastai.tabular under pandas 3
 
 def main(argv:list=None): # arguments after `odfm`; `sys.argv[1:]` when None
     "Entry point of the `odfm` console script: user errors end in one clear line, not a traceback"
