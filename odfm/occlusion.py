@@ -8,11 +8,11 @@ Docs: https://odfm-dev.github.io/odfm/occlusion.html.md"""
 __all__ = ['sampling_methods', 'check_window', 'candidate_boxes', 'default_window', 'resolve_window', 'box_masks', 'occlude',
            'impact_values', 'true_class_probs', 'occlusion_probs', 'state_hash', 'records_hash', 'mining_spec',
            'spec_key', 'impact_table', 'save_chunk', 'finish_impacts', 'load_impacts', 'cached_impacts', 'mine_impacts',
-           'candidate_choices', 'n_candidates', 'sample_occlusions', 'impact_arrays', 'add_occlusions', 'mark_sampled',
-           'impact_map', 'impact_entropy']
+           'tempered', 'candidate_choices', 'n_candidates', 'sample_occlusions', 'impact_arrays', 'add_occlusions',
+           'mark_sampled', 'impact_map', 'impact_entropy']
 
 # %% ../nbs/06_occlusion.ipynb #19f352a4
-import hashlib, json, numbers, warnings
+import hashlib, json, math, numbers, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch.utils.data import DataLoader, Dataset
@@ -353,6 +353,14 @@ def mine_impacts(model:torch.nn.Module, # classifier: `model.classify(x)`, else 
     return _mine(model, records, folder, boxes, spec, size, fill, bs, chunk, load_fn or _default_load_fn,
                  num_workers, amp, progress)
 
+# %% ../nbs/06_occlusion.ipynb #b086b754
+def tempered(p_bar:torch.Tensor, # [N,S] (or [S]) distributions over candidates
+             temperature:float=1.): # T > 0: 1 keeps p̄, towards 0 top-k, towards infinity uniform (math.inf allowed)
+    "p̄^(1/T), renormalised over the last dimension (computed in log space)"
+    if not (isinstance(temperature, numbers.Real) and temperature > 0):
+        raise ValueError(f"the sampling temperature must be a number > 0, got {temperature!r}")
+    return torch.softmax(p_bar.double().clamp_min(1e-12).log() / temperature, -1)
+
 # %% ../nbs/06_occlusion.ipynb #3e87bf4c
 sampling_methods = ('impact', 'topk', 'uniform', 'none')
 
@@ -360,16 +368,24 @@ def candidate_choices(p_bar:torch.Tensor, # [N,S] per-image distribution over ca
                       k:int=1, # candidates per image
                       method:str='impact', # one of `sampling_methods`
                       replace:bool=True, # draw with replacement ('impact', 'uniform')
-                      seed:int=0): # seed of the draw
+                      seed:int=0, # seed of the draw
+                      temperature:float=1.): # 'impact' draws from p̄^(1/T) renormalised (`tempered`); 1: the paper's
     "Indices [N,k] of the candidates to occlude in each image"
     n, s = p_bar.shape
     if method not in sampling_methods: raise ValueError(f"sampling method must be one of {sampling_methods}, got {method!r}")
+    if temperature != 1 and method != 'impact': raise ValueError(f"a sampling temperature applies to impact sampling only, not to {method!r}")
     if k < 0: raise ValueError(f"k must be >= 0, got {k}")
     if method == 'none' or k == 0: return torch.zeros(n, 0, dtype=torch.long)
     if k > s and (method == 'topk' or not replace):
         raise ValueError(f"cannot pick k={k} distinct candidates out of S={s}: lower k or sample with replacement")
     if method == 'topk': return p_bar.topk(k, 1).indices
-    w = torch.ones(n, s) if method == 'uniform' else p_bar.float().clamp_min(1e-12)
+    if method == 'uniform': w = torch.ones(n, s)
+    elif temperature == 1: w = p_bar.float().clamp_min(1e-12)
+    else:  # p̄^(1/T) in log space: drawn without replacement by Gumbel-top-k, so a tiny T still orders the tail
+        tempered(p_bar, temperature)  # checks T
+        logw, g = torch.log_softmax(p_bar.double().clamp_min(1e-12).log() / temperature, -1), torch.Generator().manual_seed(seed)
+        if not replace: return (logw - torch.empty_like(logw).exponential_(generator=g).log()).topk(k, 1).indices
+        w = logw.exp().float().clamp_min(1e-12)
     return torch.multinomial(w, k, replacement=replace, generator=torch.Generator().manual_seed(seed))
 
 # %% ../nbs/06_occlusion.ipynb #6eb22672
@@ -386,11 +402,12 @@ def sample_occlusions(table:pd.DataFrame, # an impact table (`mine_impacts`)
                       k:int=1, # occluded copies per image
                       method:str='impact', # 'impact' (ODFM), 'topk', 'uniform' or 'none'
                       replace:bool=True, # draw with replacement
-                      seed:int=0): # seed of the draw
+                      seed:int=0, # seed of the draw
+                      temperature:float=1.): # 'impact' draws from p̄^(1/T) renormalised; 1: the paper's
     "k occluded training rows per image: the records' columns + `box` (+ `cand`), indexed by table row"
     s = n_candidates(table)
     n = len(table) // s
-    choice = candidate_choices(torch.tensor(table['p_bar'].to_numpy()).view(n, s), k, method, replace, seed)
+    choice = candidate_choices(torch.tensor(table['p_bar'].to_numpy()).view(n, s), k, method, replace, seed, temperature)
     rows = (torch.arange(n)[:,None] * s + choice).flatten().numpy()
     return table.drop(columns=_impact_cols).iloc[rows]
 
