@@ -9,7 +9,8 @@ __all__ = ['k_reciprocal_rerank']
 
 # %% ../nbs/08a_rerank.ipynb #2fc7d8df
 import numpy as np, torch
-from .evaluate import check_features, euclidean_dist, rank_keys
+from fastprogress.fastprogress import progress_bar
+from .evaluate import check_features, pairwise_dist, rank_keys
 
 # %% ../nbs/08a_rerank.ipynb #f33fec71
 def _neighbours(d:np.ndarray, # distances [N, N]
@@ -42,10 +43,11 @@ def _expanded_sets(nn:np.ndarray, # neighbour table [N, k1+1]
 
 # %% ../nbs/08a_rerank.ipynb #e5cb5a31
 def _jaccard(v:np.ndarray, # expanded, normalised indicator rows [N, N]
-             nq:int): # the first nq rows are the queries
+             nq:int, # the first nq rows are the queries
+             progress:bool=False): # show a progress bar over the queries
     "Jaccard distances [nq, N] between the query rows and every row of `v`"
     vt, out = np.ascontiguousarray(v.T), np.empty((nq, len(v)), dtype=np.float32)
-    for i in range(nq):
+    for i in (progress_bar(range(nq), leave=False) if progress else range(nq)):
         nz = np.flatnonzero(v[i])
         s = np.minimum(v[i, nz, None], vt[nz]).sum(0)
         out[i] = 1 - s / (2 - s)
@@ -59,18 +61,26 @@ def _query_expansion(v:np.ndarray, # indicator rows [N, N]
     return np.concatenate([v[nn[s:s+chunk]].mean(1) for s in range(0, len(v), chunk)])
 
 # %% ../nbs/08a_rerank.ipynb #e346d913
+def _original_dist(x:torch.Tensor, # all features [N, D], queries first
+                   metric:str): # 'euclidean' (squared, as in the paper) or 'cosine'
+    "The original distances [N, N] re-ranking starts from, each row divided by its maximum"
+    d = pairwise_dist(x, x, metric).numpy()
+    if metric == 'euclidean': d **= 2
+    d /= np.maximum(d.max(1, keepdims=True), 1e-12)
+    return d
+
 def k_reciprocal_rerank(qf, gf, # query [Nq, D] / gallery [Ng, D] features
                         k1:int=20, # size of the k-reciprocal neighbourhood
                         k2:int=6, # neighbours averaged by local query expansion (1: none)
-                        lam:float=0.3): # weight of the original distance
+                        lam:float=0.3, # weight of the original distance
+                        metric:str='euclidean', # original distance: 'euclidean' (squared) or 'cosine'
+                        progress:bool=False): # show a progress bar over the queries
     "Re-ranked query-gallery distances [Nq, Ng] (Zhong et al. 2017); O(N^2) time and memory for N = Nq + Ng"
     qf, gf = check_features(qf, gf)
-    x = torch.cat([qf, gf])
-    d = (euclidean_dist(x, x) ** 2).numpy()
-    d /= np.maximum(d.max(1, keepdims=True), 1e-12)
+    d = _original_dist(torch.cat([qf, gf]), metric)
     nn = _neighbours(d, min(max(k1 + 1, k2), len(d)))
     v = np.where(_expanded_sets(nn[:, :k1 + 1], int(np.around(k1 / 2))), np.exp(-d), 0).astype(np.float32)
     v /= v.sum(1, keepdims=True)
     if k2 > 1: v = _query_expansion(v, nn[:, :k2])
     nq = len(qf)
-    return torch.from_numpy((1 - lam) * _jaccard(v, nq)[:, nq:] + lam * d[:nq, nq:])
+    return torch.from_numpy((1 - lam) * _jaccard(v, nq, progress)[:, nq:] + lam * d[:nq, nq:])

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
+from fastprogress.fastprogress import progress_bar
 
 # %% ../nbs/01_synth.ipynb #009d07b1
 def rect(x0, y0, x1, y1):
@@ -449,11 +450,13 @@ def plan_veri(idents:list, test_vids:set, cfg:SynthConfig):
 
 # %% ../nbs/01_synth.ipynb #71a139f8
 def write_images(root:Path, plan:pd.DataFrame, idents:list, cfg:SynthConfig,
-                 clean_dirs:dict={}): # {split: folder under root for its clean twins}
+                 clean_dirs:dict={}, # {split: folder under root for its clean twins}
+                 progress:bool=False): # show a progress bar over the images
     "Render and save every image of `plan` under `root`; return (details, occluders) frames"
     by_vid, cams = {i.vid: i for i in idents}, {c: make_camera(c, cfg.seed, cfg.size) for c in range(1, cfg.n_cams+1)}
     det, occ = [], []
-    for row in plan.itertuples():
+    rows = plan.itertuples()
+    for row in (progress_bar(rows, total=len(plan), leave=False) if progress else rows):
         twin_dir = clean_dirs.get(row.split)
         im, twin, d, o = render_image(by_vid[row.vid], cams[row.cam], [cfg.seed, row.vid, row.cam, row.k], row.occluded, cfg.occluder_area, cfg.ss, twin_dir is not None)
         im.save(root/row.image, quality=cfg.quality)
@@ -500,12 +503,12 @@ def write_meta(root:Path, cfg:SynthConfig, layout:str, idents:list, test_vids:se
     (m/'config.json').write_text(json.dumps(dict(layout=layout, **asdict(cfg)), indent=1))
 
 # %% ../nbs/01_synth.ipynb #7debfae1
-def write_veri(root:Path, cfg:SynthConfig):
+def write_veri(root:Path, cfg:SynthConfig, progress:bool=False): # progress: a bar over the images
     "Generate the VeRi-776-layout benchmark of `cfg` into the empty folder `root`"
     root = Path(root); idents = make_identities(cfg.n_ids, cfg.seed, cfg.confusable, cfg.group_size, cfg.n_cues)
     test_vids = split_identities(idents, cfg.test_frac, cfg.seed); plan = plan_veri(idents, test_vids, cfg)
     for d in [*VERI_DIRS.values(), 'odfm_meta/image_query_clean']: (root/d).mkdir(parents=True)
-    det, occ = write_images(root, plan, idents, cfg, dict(query='odfm_meta/image_query_clean'))
+    det, occ = write_images(root, plan, idents, cfg, dict(query='odfm_meta/image_query_clean'), progress)
     by_vid, part = {i.vid: i for i in idents}, {s: plan[plan.split == s].reset_index(drop=True) for s in VERI_DIRS}
     for s, f in [('train', 'name_train.txt'), ('query', 'name_query.txt'), ('gallery', 'name_test.txt')]: write_lines(root/f, [Path(p).name for p in part[s].image], '\r\n')
     (root/'train_label.xml').write_bytes(veri_xml(part['train'], by_vid, 'TrainingImages').encode('gb2312'))
@@ -530,12 +533,12 @@ def vehicleid_lines(df:pd.DataFrame):
     return [f"{Path(p).stem} {v}" for p, v in zip(df.image, df.vid)]
 
 # %% ../nbs/01_synth.ipynb #585a420f
-def write_vehicleid(root:Path, cfg:SynthConfig):
+def write_vehicleid(root:Path, cfg:SynthConfig, progress:bool=False): # progress: a bar over the images
     "Generate the VehicleID-layout benchmark of `cfg` into the empty folder `root`"
     root = Path(root); idents = make_identities(cfg.n_ids, cfg.seed, cfg.confusable, cfg.group_size, cfg.n_cues, max_vid=10**7)
     test_vids = split_identities(idents, cfg.test_frac, cfg.seed); plan = plan_vehicleid(idents, test_vids, cfg)
     for d in ['image', 'train_test_split', 'attribute', 'odfm_meta/image_clean']: (root/d).mkdir(parents=True)
-    det, occ = write_images(root, plan, idents, cfg, dict(test='odfm_meta/image_clean'))
+    det, occ = write_images(root, plan, idents, cfg, dict(test='odfm_meta/image_clean'), progress)
     r = np.random.default_rng([cfg.seed, 7])
     for s, f in [('train', 'train_list.txt'), ('test', f'test_list_{len(test_vids)}.txt')]:
         df = plan[plan.split == s]; write_lines(root/'train_test_split'/f, vehicleid_lines(df.iloc[r.permutation(len(df))]))
@@ -572,11 +575,12 @@ LAYOUTS = dict(veri=write_veri, vehicleid=write_vehicleid)
 
 def make_dataset(out, # folder to create: missing or empty
                  layout:str='veri', # a key of `LAYOUTS`
+                 progress:bool=False, # show a progress bar over the images
                  **kwargs): # any `SynthConfig` field
     "Write the synthetic benchmark in `layout` to the new folder `out`; return its path"
     if layout not in LAYOUTS: raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     cfg = SynthConfig(**kwargs)
-    with atomic_dir(out) as tmp: LAYOUTS[layout](tmp, cfg)
+    with atomic_dir(out) as tmp: LAYOUTS[layout](tmp, cfg, progress)
     return Path(out).expanduser().absolute()
 
 # %% ../nbs/01_synth.ipynb #8563a92f
@@ -589,7 +593,7 @@ def make_vehicleid(out, **kwargs): # kwargs: any `SynthConfig` field
     "The synthetic benchmark in the VehicleID layout, written to the new folder `out`"
     return make_dataset(out, 'vehicleid', **kwargs)
 
-# %% ../nbs/01_synth.ipynb #06d0e57f
+# %% ../nbs/01_synth.ipynb #181a6999
 tiny_settings = dict(n_ids=10, train_per_id=6, gallery_per_id=3, query_per_id=2, size=32, n_cams=3)
 
 def tiny_veri(out, **kwargs): # kwargs: `SynthConfig` fields overriding `tiny_settings`
@@ -614,7 +618,7 @@ def synth_cli(out:str=None, # folder to create: it must not exist, or be empty
     if out is None: raise ValueError("--out is required: the folder to create")
     t0 = time.perf_counter()
     root = make_dataset(out, layout, n_ids=ids, seed=seed, size=size, n_cams=cams, confusable=confusable,
-                        train_occlusion=train_occlusion, test_occlusion=test_occlusion)
+                        train_occlusion=train_occlusion, test_occlusion=test_occlusion, progress=True)
     n = len(pd.read_csv(root/'odfm_meta'/'images.csv'))
     print(f"wrote {n} images of {ids} identities ({layout} layout) to {root} in {time.perf_counter()-t0:.1f}s")
     return root
