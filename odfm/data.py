@@ -89,11 +89,12 @@ class ReidImages(Dataset):
                  y:str='label', # column of the targets
                  split_idx:int|None=None, # 0 for training (augmented), 1 for validation and test
                  vocab:CategoryMap|None=None): # vehicle id of each label; `label_vocab(df, y)` when None
-        self.records, self.paths, self.ys = df.reset_index(drop=True), df.path.tolist(), df[y].astype(int).tolist()
+        self.records, self.paths = df.reset_index(drop=True), df.path.tolist()
+        self.ys = df[y].astype(int).tolist() if y in df else [-1] * len(df)  # your own images need no ids
         self.size, self.y, self.split_idx = size_hw(size), y, split_idx
         self.boxes = df['box'].tolist() if 'box' in df else [None] * len(df)
         self.vocab = label_vocab(df, y) if vocab is None else vocab
-        if self.vocab is None: self.vid_of, self.c = dict(zip(self.ys, df.vid.tolist())), max(self.ys, default=-1) + 1
+        if self.vocab is None: self.vid_of, self.c = dict(zip(self.ys, df.vid.tolist())) if 'vid' in df else {}, max(self.ys, default=-1) + 1
         else: self.vid_of, self.c = dict(enumerate(self.vocab)), len(self.vocab)
 
     def __len__(self): return len(self.paths)

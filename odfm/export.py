@@ -6,13 +6,13 @@ Docs: https://odfm-dev.github.io/odfm/export.html.md"""
 
 # %% auto #0
 __all__ = ['default_size', 'metric_columns', 'feature_keys', 'unknown_id', 'faiss_min_gallery', 'search_backends',
-           'UNKNOWN_COLOR', 'input_settings', 'ImageFiles', 'image_dl', 'pick_device', 'embed_records',
-           'evaluate_features', 'evaluate_checkpoint', 'metrics_frame', 'evaluate_cli', 'with_ids', 'file_sha256',
-           'save_features', 'load_features', 'features_records', 'export_features', 'export_query_gallery', 'is_image',
-           'dataset_layout', 'folder_records', 'csv_image_records', 'input_records', 'find_images', 'embed_images',
-           'embed_cli', 'top_k_rows', 'nearest', 'import_faiss', 'has_faiss', 'faiss_index', 'faiss_search', 'search',
-           'ranked_table', 'SearchList', 'search_lists', 'query_features', 'save_pictures', 'search_cli', 'Embedder',
-           'export_onnx', 'onnx_embed', 'check_onnx', 'export_cli']
+           'input_settings', 'ImageFiles', 'image_dl', 'pick_device', 'embed_records', 'evaluate_features',
+           'evaluate_checkpoint', 'metrics_frame', 'evaluate_cli', 'with_ids', 'file_sha256', 'save_features',
+           'load_features', 'features_records', 'export_features', 'export_query_gallery', 'is_image', 'dataset_layout',
+           'folder_records', 'csv_image_records', 'input_records', 'find_images', 'embed_images', 'embed_cli',
+           'top_k_rows', 'nearest', 'import_faiss', 'has_faiss', 'faiss_index', 'faiss_search', 'search',
+           'ranked_table', 'search_lists', 'query_features', 'save_pictures', 'search_cli', 'Embedder', 'export_onnx',
+           'onnx_embed', 'check_onnx', 'export_cli']
 
 # %% ../nbs/13_export.ipynb #fb4cab18
 import glob, hashlib, os, re, warnings
@@ -32,7 +32,7 @@ from .model import load_model
 from .evaluate import (embed, check_features, distance_blocks, distance_metrics, feature_metrics, pairwise_dist,
                            rank_keys, rank_metrics, unit_rows, vehicleid_metrics)
 from .rerank import k_reciprocal_rerank
-from .visualize import RankedList, plot_ranked_lists
+from .visualize import RankedList, plot_ranked_lists, UNKNOWN_COLOR
 from .pipeline import query_sets, cameras
 
 # %% ../nbs/13_export.ipynb #dd777a4a
@@ -384,21 +384,12 @@ def ranked_table(query:pd.DataFrame, gallery:pd.DataFrame, # records (`path`; `v
     return t
 
 # %% ../nbs/13_export.ipynb #6853c831
-UNKNOWN_COLOR = '#8c8c8c'
-
-class SearchList(RankedList):
-    "A query and its nearest gallery records; green/red borders where both ids are known, grey where not"
-    @property
-    def colors(self):
-        known = (self.gallery['vid'].to_numpy() >= 0) & (self.query['vid'] >= 0)
-        return [c if ok else UNKNOWN_COLOR for c, ok in zip(super().colors, known)]
-
 def search_lists(query:pd.DataFrame, gallery:pd.DataFrame, # records
                  dist:np.ndarray, idx:np.ndarray, # from `search`
                  n:int=None): # the first n queries; all when None
-    "A `SearchList` for each of the first `n` queries"
+    "A `RankedList` for each of the first `n` queries"
     q, g = with_ids(query), with_ids(gallery)
-    return [SearchList(q.iloc[i], g.iloc[idx[i]], dist[i], i) for i in range(len(q) if n is None else min(n, len(q)))]
+    return [RankedList(q.iloc[i], g.iloc[idx[i]], dist[i], i) for i in range(len(q) if n is None else min(n, len(q)))]
 
 # %% ../nbs/13_export.ipynb #4726ea65
 def _split_rows(f:dict, split:str): # arrays from `load_features`; 'query' or 'gallery'
@@ -422,7 +413,7 @@ def query_features(query:str, # a features file, or images as `find_images` take
     return embed_images(ck, query, **kwargs)
 
 # %% ../nbs/13_export.ipynb #084852f1
-def save_pictures(lists:list, # `SearchList`s
+def save_pictures(lists:list, # `RankedList`s
                   folder, # where the PNGs go (created; earlier pictures there are replaced)
                   size=(64, 64), # thumbnail (H, W)
                   progress:bool=False): # a progress bar
