@@ -353,7 +353,7 @@ def mine_impacts(model:torch.nn.Module, # classifier: `model.classify(x)`, else 
     return _mine(model, records, folder, boxes, spec, size, fill, bs, chunk, load_fn or _default_load_fn,
                  num_workers, amp, progress)
 
-# %% ../nbs/06_occlusion.ipynb #b086b754
+# %% ../nbs/06_occlusion.ipynb #e8a0f9d1
 def tempered(p_bar:torch.Tensor, # [N,S] (or [S]) distributions over candidates
              temperature:float=1.): # T > 0: 1 keeps p̄, towards 0 top-k, towards infinity uniform (math.inf allowed)
     "p̄^(1/T), renormalised over the last dimension (computed in log space)"
