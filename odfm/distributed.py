@@ -31,7 +31,7 @@ from .model import save_model, load_model
 from .data import test_dl, load_image
 from .datasets import load_dataset
 from .evaluate import embed
-from .core import RunLock
+from .core import OdfmError, RunLock
 from .datasets import split_names
 from .pipeline import ODFMConfig, RunDir, run_dataset, train_valid, mining_phase, config_from_args, train_phase, phase_learner, open_run, run_data
 
@@ -273,6 +273,7 @@ def under_torchrun(command:str, # 'train', 'mine' or 'run'
         if world == 1: return fn(run_dir, config, **settings)
         evaluate = command == 'run'
         run, ds = open_run(config_from_args(config, **settings), run_dir, evaluate)
+        if run.cfg.sampler_k: raise OdfmError("the identity sampler (--sampler-k) does not shard across processes yet: train it in one process, or with --sampler-k 0")
         with RunLock(run.path) if rank == 0 else nullcontext():  # rank 0 holds the folder for the whole command
             ds = on_rank0_first(run_data, run, ds, split_names if evaluate else ['train'], evaluate)
             ddp_phases(run, ddp_upto[command], ds=ds)

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 from fastai.callback.progress import CSVLogger
 from fastai.torch_core import set_seed
 from fastcore.script import anno_parser
-from .core import RunLock, check_outside, atomic_write, save_json, load_json
+from .core import RunLock, DamagedFile, check_outside, atomic_write, save_json, load_json, set_aside
 from .synth import make_veri
 from .datasets import load_dataset, add_labels, VehicleID, split_names, check_trainable, describe_bad, UnreadableImage
 from .data import reid_dls, test_dl, split_holdout
@@ -168,12 +168,16 @@ def train_phase(cfg:ODFMConfig, # settings
                 folder:Path, # the phase's folder
                 train:pd.DataFrame, valid:pd.DataFrame, # training / held-out records
                 epochs:int, # epochs of this phase
-                init:torch.nn.Module=None): # start from these weights (phase 3 from phase 1)
+                init:torch.nn.Module=None, # start from these weights (phase 3 from phase 1)
+                tfms:list=()): # extra batch transforms of the training loader (an ablation's augmentation)
     "Train (or resume, or skip when done) one phase; its model, in eval mode"
     final = Path(folder)/'model.pth'
-    if final.exists(): return load_model(final)
+    if final.exists():
+        try: return load_model(final)
+        except DamagedFile as e: set_aside(e.path, e.why)  # retrain rather than stay blocked
     learn = phase_learner(cfg, folder, train, valid, init)
-    fit_resumable(learn, epochs, Path(folder)/'resume.pth')
+    for t in tfms: learn.dls.train.after_batch.add(t)
+    fit_resumable(learn, epochs, Path(folder)/'resume.pth', name=Path(folder).name.split('-')[0])
     save_model(learn.model, final, size=cfg.size, recipe=asdict(cfg))  # the checkpoint knows its input size and settings
     return learn.model.eval()
 
