@@ -166,7 +166,7 @@ def file_sha256(path)->str: # a file
         for b in iter(lambda: f.read(2**20), b''): h.update(b)
     return h.hexdigest()
 
-# %% ../nbs/13_export.ipynb #95f66d3e
+# %% ../nbs/13_export.ipynb #97aa2c65
 def save_features(path, # the `.npz` file to write
                   features, # embeddings [N, D] (tensor or array)
                   records:pd.DataFrame, # the N records they embed: `path`; `vid`, `camid`, `split` when known
@@ -180,6 +180,7 @@ def save_features(path, # the `.npz` file to write
     if checkpoint is not None: arrays.update(checkpoint=np.array(str(Path(checkpoint).absolute())), checkpoint_sha256=np.array(file_sha256(checkpoint)))
     return atomic_write(path, lambda f: np.savez(f, **arrays))
 
+# %% ../nbs/13_export.ipynb #cdb62f93
 def load_features(path)->dict: # a file written by `save_features`
     "The arrays of a features file: features [N, D] float32, vid, camid [N] int64 (-1: unknown), paths [N] str, and split, checkpoint if any"
     path = Path(path)
@@ -193,6 +194,7 @@ def load_features(path)->dict: # a file written by `save_features`
     for k in ('vid', 'camid'): res.setdefault(k, np.full(len(res['paths']), unknown_id, dtype=np.int64))
     return res
 
+# %% ../nbs/13_export.ipynb #cb041516
 def features_records(f:dict)->pd.DataFrame: # arrays from `load_features`
     "The records of a features file: path, vid, camid (and split)"
     return pd.DataFrame({'path': f['paths'], 'vid': f['vid'], 'camid': f['camid'], **({'split': f['split']} if 'split' in f else {})})
@@ -224,7 +226,7 @@ def dataset_layout(folder:Path): # a folder
     if layout == 'folder' and not ((folder/'query').is_dir() and (folder/'gallery').is_dir()): return None
     return layout
 
-# %% ../nbs/13_export.ipynb #8571dbcd
+# %% ../nbs/13_export.ipynb #aa08b2c1
 def _paths_frame(paths, what): # image paths, the input they came from
     paths = [str(p) for p in paths]
     if not paths: raise FileNotFoundError(f"{what} holds no images ({', '.join(sorted(image_exts))})")
@@ -237,6 +239,7 @@ def folder_records(folder:Path): # a folder of images, or a dataset root
         return pd.concat([ds.query.assign(split='query'), ds.gallery.assign(split='gallery')], ignore_index=True)
     return _paths_frame(sorted(p for p in folder.rglob('*') if is_image(p)), f"folder {folder}")
 
+# %% ../nbs/13_export.ipynb #b735b54e
 def csv_image_records(csv:Path): # a CSV with a `path` column
     "Records of the images a CSV lists (relative paths from its folder); `vid`, `camid`, `split` kept when present"
     df = pd.read_csv(csv, skipinitialspace=True)
@@ -294,7 +297,7 @@ def embed_cli(checkpoint:str, # a model file written by `odfm train`/`odfm run` 
     print(f"embedded {len(recs)} images ({feats.shape[1]}-d features) on {pick_device(device).type}: {path}")
     return path
 
-# %% ../nbs/13_export.ipynb #dccb27be
+# %% ../nbs/13_export.ipynb #3960a50e
 def top_k_rows(d:np.ndarray, # distances [n, Ng]
                k:int): # list length, at most Ng
     "Distances and gallery indices [n, k] of each row's k smallest distances, ties in gallery order"
@@ -303,6 +306,7 @@ def top_k_rows(d:np.ndarray, # distances [n, Ng]
     idx = (np.sort(part, axis=1) >> 1) & 0x7FFFFFFF
     return np.take_along_axis(d, idx, 1), idx
 
+# %% ../nbs/13_export.ipynb #3270fc26
 def nearest(qf, gf, # query [Nq, D] / gallery [Ng, D] features
             k:int=10, # neighbours per query
             metric:str='euclidean', # 'euclidean' or 'cosine'
@@ -314,7 +318,7 @@ def nearest(qf, gf, # query [Nq, D] / gallery [Ng, D] features
     res = [top_k_rows(d, min(k, d.shape[1])) for _, d in blocks]
     return np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res])
 
-# %% ../nbs/13_export.ipynb #a3b18760
+# %% ../nbs/13_export.ipynb #7cc3de9a
 def import_faiss():
     "The `faiss` module, or an `ImportError` saying how to install it"
     try: import faiss
@@ -327,6 +331,7 @@ def has_faiss()->bool:
     try: import_faiss(); return True
     except ImportError: return False
 
+# %% ../nbs/13_export.ipynb #7cda3b45
 def faiss_index(gallery, # gallery embeddings [Ng, D] (tensor or array)
                 metric:str='euclidean'): # 'euclidean' (IndexFlatL2) or 'cosine' (IndexFlatIP on unit rows)
     "An exact faiss index holding the gallery embeddings"
@@ -336,6 +341,7 @@ def faiss_index(gallery, # gallery embeddings [Ng, D] (tensor or array)
     index.add(unit_rows(g) if metric == 'cosine' else g)
     return index
 
+# %% ../nbs/13_export.ipynb #081f5705
 def faiss_search(index, # from `faiss_index`
                  query, # query embeddings [Nq, D]
                  k:int=10): # neighbours per query
@@ -391,7 +397,7 @@ def search_lists(query:pd.DataFrame, gallery:pd.DataFrame, # records
     q, g = with_ids(query), with_ids(gallery)
     return [RankedList(q.iloc[i], g.iloc[idx[i]], dist[i], i) for i in range(len(q) if n is None else min(n, len(q)))]
 
-# %% ../nbs/13_export.ipynb #4726ea65
+# %% ../nbs/13_export.ipynb #6a4fd275
 def _split_rows(f:dict, split:str): # arrays from `load_features`; 'query' or 'gallery'
     "Features and records of a features file, restricted to `split` when it has one"
     recs = features_records(f)
@@ -400,6 +406,7 @@ def _split_rows(f:dict, split:str): # arrays from `load_features`; 'query' or 'g
         return f['features'][keep], recs[keep].reset_index(drop=True)
     return f['features'], recs
 
+# %% ../nbs/13_export.ipynb #ad608314
 def query_features(query:str, # a features file, or images as `find_images` takes them
                    g:dict, # the gallery's arrays (`load_features`)
                    checkpoint:str=None, # the model; None: the one recorded in the gallery file
@@ -453,12 +460,13 @@ def search_cli(gallery:str, # features file (.npz) of the gallery, from `odfm em
           f"{' re-ranked' if rerank else ''}: {csv}" + (f"; {len(pics)} pictures in {out/'ranked'}" if pics else ''))
     return csv
 
-# %% ../nbs/13_export.ipynb #4094e88a
+# %% ../nbs/13_export.ipynb #64db1afa
 class Embedder(nn.Module):
     "The embedding path of a network (`features`, else its eval-mode forward), as a module of its own"
     def __init__(self, model:nn.Module): super().__init__(); self.model = model # the network
     def forward(self, x): return getattr(self.model, 'features', self.model)(x)
 
+# %% ../nbs/13_export.ipynb #85a30338
 def export_onnx(model:nn.Module, # network with `features(x)` (a `ReidNet`) or an embedding forward
                 path, # `.onnx` file to write
                 size=(64, 64), # input (H, W), or an int for a square
@@ -476,7 +484,7 @@ def export_onnx(model:nn.Module, # network with `features(x)` (a `ReidNet`) or a
     try: return atomic_write(path, write)
     finally: model.train(was_training)
 
-# %% ../nbs/13_export.ipynb #5a3cab33
+# %% ../nbs/13_export.ipynb #e73eb835
 def onnx_embed(path, # an `.onnx` file from `export_onnx`
                x)->np.ndarray: # images [B,3,H,W] (tensor or array)
     "Embeddings [B, D] of `x` by the ONNX model, with onnxruntime on the CPU"
@@ -484,6 +492,7 @@ def onnx_embed(path, # an `.onnx` file from `export_onnx`
     sess = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
     return sess.run(['features'], {'images': np.asarray(x, dtype=np.float32)})[0]
 
+# %% ../nbs/13_export.ipynb #13c51662
 def check_onnx(model:nn.Module, # the PyTorch network
                path, # its `.onnx` export
                x:torch.Tensor, # images [B,3,H,W]

@@ -140,13 +140,14 @@ def spec_key(spec:dict): # a `mining_spec`
     "A 16-hex-digit key of a mining spec"
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
-# %% ../nbs/06_occlusion.ipynb #c2722614
+# %% ../nbs/06_occlusion.ipynb #901d01ed
 def _box_objects(boxes:torch.Tensor): # [S,4]
     "An object array of S tuples, to be shared by the rows of a long table"
     out = np.empty(len(boxes), dtype=object)
     out[:] = [tuple(b) for b in boxes.tolist()]
     return out
 
+# %% ../nbs/06_occlusion.ipynb #44b1a26c
 def impact_table(records:pd.DataFrame, # N records (`path`, `label`, ...)
                  boxes:torch.Tensor, # [S,4] candidate boxes
                  p:torch.Tensor, # [N] true-class probability on the originals
@@ -172,12 +173,9 @@ def _default_load_fn(path, size):
     from odfm.data import load_image
     return load_image(path, size)
 
-# %% ../nbs/06_occlusion.ipynb #c72354f4
+# %% ../nbs/06_occlusion.ipynb #7aa166ec
 def _chunk_path(folder:Path, a:int, b:int): return folder/f'chunk-{a:09d}-{b:09d}.pt'
-
 def _shaped(t, shape:tuple): return torch.is_tensor(t) and tuple(t.shape) == shape
-
-
 def _load_chunk(folder:Path, span:tuple, s:int):
     "The saved `p` [b-a] and `p_l` [b-a,S] of chunk `span`; a `DamagedFile` when it cannot be read or has other shapes"
     path, n = _chunk_path(folder, *span), span[1] - span[0]
@@ -186,12 +184,14 @@ def _load_chunk(folder:Path, span:tuple, s:int):
         raise DamagedFile(path, f"expected tensors p [{n}] and p_l [{n}, {s}]")
     return c
 
+# %% ../nbs/06_occlusion.ipynb #bed2f78e
 def _saved(folder:Path, span:tuple, s:int):
     "Whether chunk `span` is saved and readable; a damaged one is set aside"
     if not _chunk_path(folder, *span).exists(): return False
     try: _load_chunk(folder, span, s); return True
     except DamagedFile as e: set_aside(e.path, e.why); return False
 
+# %% ../nbs/06_occlusion.ipynb #51518667
 def _plan(folder:Path, # the run's cache folder
           n:int, # number of images
           chunk:int, # images per chunk
@@ -227,7 +227,7 @@ def _mine_batches(model, records, folder, batches, masks, size, fill, load_fn, n
             parts.append(occlusion_probs(model, xb.to(dev, non_blocking=True), labels[idx].to(dev), masks, fill))
         if idx[-1] + 1 == span[1]: save_chunk(folder, span, parts); parts = []
 
-# %% ../nbs/06_occlusion.ipynb #6e5cba81
+# %% ../nbs/06_occlusion.ipynb #3d0f8f5a
 def _records_doc(df:pd.DataFrame):
     "A JSON-able dict of a DataFrame's columns, dtypes and values, from which `_records_from_doc` rebuilds it"
     plain = lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else [plain(x) for x in v] if isinstance(v, (list, tuple)) else str(v)
@@ -240,6 +240,7 @@ def _records_from_doc(doc, path:Path):
     try: return pd.DataFrame({c: pd.Series(v, dtype=t) for c, t, v in zip(doc['columns'], doc['dtypes'], doc['values'], strict=True)})
     except (KeyError, TypeError, ValueError) as e: raise DamagedFile(path, f"not a table of records ({type(e).__name__}: {e})") from None
 
+# %% ../nbs/06_occlusion.ipynb #442b7283
 def finish_impacts(folder:Path, # the run's cache folder
                    spans:list, # (a, b) of every chunk, in order
                    records:pd.DataFrame, # the mined records
@@ -254,7 +255,7 @@ def finish_impacts(folder:Path, # the run's cache folder
     save_json(dict(spec, key=folder.name.split('-')[-1]), folder/'meta.json')
     for c in folder.glob('chunk-*.pt'): c.unlink()
 
-# %% ../nbs/06_occlusion.ipynb #62048fbc
+# %% ../nbs/06_occlusion.ipynb #4091335a
 def _check_finished(folder:Path, meta, t, saved:pd.DataFrame):
     "Raise a `DamagedFile` naming the first file of a finished folder that does not agree with `meta.json`"
     if not (isinstance(meta, dict) and isinstance(meta.get('n'), int) and isinstance(meta.get('records'), str)):
@@ -266,11 +267,13 @@ def _check_finished(folder:Path, meta, t, saved:pd.DataFrame):
     if len(saved) != n or 'label' not in saved or records_hash(saved) != meta['records']:
         raise DamagedFile(folder/'records.json', "not the records this run mined")
 
+# %% ../nbs/06_occlusion.ipynb #73c4e14e
 def _read_records(path:Path):
     "The records saved in `path`; a `DamagedFile` when it is missing or unreadable"
     if not path.exists(): raise DamagedFile(path, "missing (a cache written by an older odfm, whose records.pkl odfm no longer unpickles)")
     return _records_from_doc(load_json(path), path)
 
+# %% ../nbs/06_occlusion.ipynb #79aa713c
 def load_impacts(folder, # a finished `impacts-<key>` folder written by `mine_impacts`
                  records:pd.DataFrame=None): # the mined records; None: those saved in the folder
     "The impact table of a finished mining run; a `DamagedFile` names any of its files that cannot be read"
@@ -388,9 +391,8 @@ def candidate_choices(p_bar:torch.Tensor, # [N,S] per-image distribution over ca
         w = logw.exp().float().clamp_min(1e-12)
     return torch.multinomial(w, k, replacement=replace, generator=torch.Generator().manual_seed(seed))
 
-# %% ../nbs/06_occlusion.ipynb #6eb22672
+# %% ../nbs/06_occlusion.ipynb #c23e9c14
 _impact_cols = ['p', 'p_l', 'p_tilde', 'p_bar']
-
 def n_candidates(table:pd.DataFrame): # an impact table
     "S of a whole impact table (rows image by image, candidates 0..S-1), with a clear error otherwise"
     s = int(table['cand'].max()) + 1 if len(table) else 1
@@ -398,6 +400,7 @@ def n_candidates(table:pd.DataFrame): # an impact table
         raise ValueError("expected a whole impact table (from mine_impacts/impact_table): S rows per image, candidates in order")
     return s
 
+# %% ../nbs/06_occlusion.ipynb #70775a00
 def sample_occlusions(table:pd.DataFrame, # an impact table (`mine_impacts`)
                       k:int=1, # occluded copies per image
                       method:str='impact', # 'impact' (ODFM), 'topk', 'uniform' or 'none'

@@ -31,11 +31,12 @@ from .resume import fit_resumable
 from .evaluate import embed, feature_metrics, vehicleid_metrics, DrawnMetrics
 from .visualize import plot_cmc
 
-# %% ../nbs/10_pipeline.ipynb #fe5befc5
+# %% ../nbs/10_pipeline.ipynb #babc4eb0
 def int_tuple(s:str) -> tuple: # whole numbers separated by commas, e.g. '40,70'; '' for none
     "`s` as a tuple of ints (what `--milestones 40,70` means)"
     return tuple(int(v) for v in str(s).replace(' ', '').split(',') if v)
 
+# %% ../nbs/10_pipeline.ipynb #930dfea5
 @dataclass
 class ODFMConfig:
     "Every setting of an ODFM run; the training settings left None take the `recipe`'s values"
@@ -143,7 +144,7 @@ def train_valid(ds, cfg:ODFMConfig): # a `ReidDataset`; the run's settings
         raise ValueError(f"the identity sampler needs {p} identities per batch (--sampler-p, or --bs / --sampler-k) but the training split has {train.label.nunique()}")
     return train, valid
 
-# %% ../nbs/10_pipeline.ipynb #d3521cc5
+# %% ../nbs/10_pipeline.ipynb #d7294f0e
 def recipe_of(cfg:ODFMConfig) -> dict: # settings
     "The training settings of `cfg`, as `odfm.strong.recipe_learner` takes them"
     return {k: getattr(cfg, k) for k in recipes['paper']}
@@ -152,6 +153,7 @@ def new_model(cfg:ODFMConfig, n_classes:int): # settings; training identities
     "The run's network, randomly initialised or from its `weights`, with the recipe's BNNeck, last stride and dropout"
     return ReidNet(n_classes, arch=cfg.arch, attention=cfg.attention, weights=cfg.weights, verbose=False, **net_options(recipe_of(cfg)))
 
+# %% ../nbs/10_pipeline.ipynb #24c07905
 def phase_learner(cfg:ODFMConfig, # settings
                   folder:Path, # the phase's folder (created)
                   train:pd.DataFrame, valid:pd.DataFrame, # training / held-out records
@@ -164,6 +166,7 @@ def phase_learner(cfg:ODFMConfig, # settings
     dls = reid_dls(train, size=cfg.size, bs=cfg.bs, valid_df=valid, num_workers=cfg.num_workers, seed=cfg.seed)
     return recipe_learner(dls, model, None, recipe_of(cfg), path=folder, cbs=CSVLogger('history.csv', append=True))
 
+# %% ../nbs/10_pipeline.ipynb #b1563716
 def train_phase(cfg:ODFMConfig, # settings
                 folder:Path, # the phase's folder
                 train:pd.DataFrame, valid:pd.DataFrame, # training / held-out records
@@ -181,7 +184,7 @@ def train_phase(cfg:ODFMConfig, # settings
     save_model(learn.model, final, size=cfg.size, recipe=asdict(cfg))  # the checkpoint knows its input size and settings
     return learn.model.eval()
 
-# %% ../nbs/10_pipeline.ipynb #605d7747
+# %% ../nbs/10_pipeline.ipynb #64ed6ea1
 def _whole(v): return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 def _real(v): return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 def _at_least(lo): return lambda v: _whole(v) and v >= lo
@@ -191,6 +194,7 @@ def _number(lo, hi=math.inf, lo_open=False, hi_open=True): # the range's ends, a
     words = f"a number {'>' if lo_open else '>='} {lo}" + ('' if hi == math.inf else f" and {'<' if hi_open else '<='} {hi}")
     return words, lambda v: _real(v) and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
 
+# %% ../nbs/10_pipeline.ipynb #3355f701
 setting_rules = dict( # setting: (what it may be, in words; the test)
     root=('an existing dataset folder or CSV file, or None (the synthetic benchmark)', lambda v: v is None or Path(v).exists()),
     vehicleid_size=('a whole number >= 1, or None', lambda v: v is None or _at_least(1)(v)),
@@ -217,6 +221,7 @@ setting_rules = dict( # setting: (what it may be, in words; the test)
     random_erasing=_number(0, 1, hi_open=False),
     temperature=('a number > 0 (inf: uniform)', lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0))
 
+# %% ../nbs/10_pipeline.ipynb #93dfea40
 def check_config(cfg:ODFMConfig): # settings to check
     "`cfg`, or a `ValueError` naming the first setting a run could not use, with what it may be"
     for f in fields(ODFMConfig):
@@ -230,6 +235,7 @@ def check_config(cfg:ODFMConfig): # settings to check
     if cfg.sampler_k: check_sampler(cfg)
     return cfg
 
+# %% ../nbs/10_pipeline.ipynb #e0583a11
 def check_sampler(cfg:ODFMConfig): # settings with `sampler_k` > 0
     "A `ValueError` when the batch size, P and K of the identity sampler do not agree"
     p, k = cfg.sampler_p, cfg.sampler_k
@@ -385,7 +391,7 @@ def run_cli(run_dir:str='odfm-run', # the run folder: results, checkpoints, figu
     print(metrics_table(res).to_string())
     print(f"metrics: {RunDir(run_dir, config_from_dict(res['config'])).metrics}")
 
-# %% ../nbs/10_pipeline.ipynb #147a2574
+# %% ../nbs/10_pipeline.ipynb #a974be41
 def train_cli(run_dir:str='odfm-run', # the run folder
               config:str=None, # JSON file of settings
               **settings):
@@ -396,6 +402,7 @@ def train_cli(run_dir:str='odfm-run', # the run folder
         train_phase(run.cfg, run.stage('phase1'), *train_valid(ds, run.cfg), run.cfg.epochs1)
     print(f"phase-1 model: {run.stage('phase1')/'model.pth'}")
 
+# %% ../nbs/10_pipeline.ipynb #926c6d1e
 def mine_cli(run_dir:str='odfm-run', # the run folder
              config:str=None, # JSON file of settings
              **settings):

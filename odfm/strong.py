@@ -43,22 +43,13 @@ def batch_hard_triplet(f:torch.Tensor, # features [B, D], before the BNNeck
     ok = torch.isfinite(d_an)
     return F.relu(d_ap - d_an + margin)[ok].sum() / ok.sum().clamp(min=1)
 
-# %% ../nbs/07b_strong.ipynb #ce349050
+# %% ../nbs/07b_strong.ipynb #bdcbc6a5
 class ReidLoss:
     "Identity loss (cross-entropy, label smoothing `eps`) on the logits + `triplet` × batch-hard triplet loss on the features"
     def __init__(self, eps:float=0., # label smoothing ε; 0: plain cross-entropy
                  triplet:float=0., # weight λ of the triplet loss; 0: none
                  margin:float=0.3): # margin m of the triplet loss
         store_attr(); self.id_loss = LabelSmoothingCrossEntropyFlat(eps=eps) if eps else CrossEntropyLossFlat()
-    def __call__(self, pred, targ): # logits, or (logits, features); identity labels
-        logits, feats = pred if isinstance(pred, (tuple, list)) else (pred, None)
-        loss = self.id_loss(logits, targ)
-        if not self.triplet: return loss
-        if feats is None:
-            if logits.requires_grad: raise ValueError("the triplet loss needs the features: the model must give (logits, features) "
-                                                         "while training (ReidNet(..., train_feat=True))")
-            return loss
-        return loss + self.triplet * batch_hard_triplet(feats, targ, self.margin)
     def activation(self, x): return self.id_loss.activation(x)
     def decodes(self, x): return self.id_loss.decodes(x)
     @property
@@ -67,7 +58,20 @@ class ReidLoss:
     def reduction(self, v): self.id_loss.reduction = v
     def __repr__(self): return f"ReidLoss(eps={self.eps}, triplet={self.triplet}, margin={self.margin})"
 
-# %% ../nbs/07b_strong.ipynb #13de0bc4
+# %% ../nbs/07b_strong.ipynb #9433f111
+@patch
+def __call__(self:ReidLoss, pred, targ): # logits, or (logits, features); identity labels
+    "The loss of a batch"
+    logits, feats = pred if isinstance(pred, (tuple, list)) else (pred, None)
+    loss = self.id_loss(logits, targ)
+    if not self.triplet: return loss
+    if feats is None:
+        if logits.requires_grad: raise ValueError("the triplet loss needs the features: the model must give (logits, features) "
+                                                     "while training (ReidNet(..., train_feat=True))")
+        return loss
+    return loss + self.triplet * batch_hard_triplet(feats, targ, self.margin)
+
+# %% ../nbs/07b_strong.ipynb #ee807bf2
 class WarmupStepLR(StepLR):
     "`StepLR` with a linear warmup from `warmup_from` × the base rates over `warmup` epochs, and decays at `milestones`"
     def __init__(self, lrs:tuple=(0.01, 0.02), # base rate of each parameter group (body, head)
@@ -77,18 +81,26 @@ class WarmupStepLR(StepLR):
                  warmup:float=0, # epochs of warmup; 0: none
                  warmup_from:float=0.1): # factor w0 of the base rates at the start of warmup
         super().__init__(lrs, step, gamma); store_attr('milestones,warmup,warmup_from')
-    def factor(self, t:float): # epochs done, fractional
-        "The warmup factor times the decay at time `t`"
-        warm = 1. if self.warmup <= 0 else self.warmup_from + (1 - self.warmup_from) * min(t / self.warmup, 1.)
-        n = sum(m <= math.floor(t) for m in self.milestones) if self.milestones else math.floor(t) // self.step
-        return warm * self.gamma**n
-    def lrs_at(self, t:float, base:list|None=None): # epochs done, fractional; base rates, `lrs` when None
-        "The rate of each group at time `t`"
-        return [lr * self.factor(t) for lr in (self.lrs if base is None else base)]
-    def before_batch(self):
-        "Set the rates of this batch while warming up"
-        if self.active and self.training and self.epoch + self.iter / self.n_iter < self.warmup:
-            self.opt.set_hyper('lr', self.lrs_at(self.epoch + self.iter / self.n_iter, self.base))
+
+# %% ../nbs/07b_strong.ipynb #6618186d
+@patch
+def factor(self:WarmupStepLR, t:float): # epochs done, fractional
+    "The warmup factor times the decay at time `t`"
+    warm = 1. if self.warmup <= 0 else self.warmup_from + (1 - self.warmup_from) * min(t / self.warmup, 1.)
+    n = sum(m <= math.floor(t) for m in self.milestones) if self.milestones else math.floor(t) // self.step
+    return warm * self.gamma**n
+
+@patch
+def lrs_at(self:WarmupStepLR, t:float, base:list|None=None): # epochs done, fractional; base rates, `lrs` when None
+    "The rate of each group at time `t`"
+    return [lr * self.factor(t) for lr in (self.lrs if base is None else base)]
+
+# %% ../nbs/07b_strong.ipynb #702b73cb
+@patch
+def before_batch(self:WarmupStepLR):
+    "Set the rates of this batch while warming up"
+    if self.active and self.training and self.epoch + self.iter / self.n_iter < self.warmup:
+        self.opt.set_hyper('lr', self.lrs_at(self.epoch + self.iter / self.n_iter, self.base))
 
 # %% ../nbs/07b_strong.ipynb #6806bae8
 opt_names = ('sgd', 'adam')
