@@ -1,0 +1,36 @@
+"""Re-execute notebooks so their outputs are current: `python tools/refresh_outputs.py [nbs/NN_name.ipynb ...]`.
+
+Each notebook runs as `nbdev-test --save` runs it (cells flagged `slow` or `notest` are skipped and keep the outputs
+they have, which come from their committed results files), then loses the outputs that are not the reader's
+business: deprecation notices third-party packages print on import, which also name this machine's site-packages.
+Finally `nbdev-clean` strips the metadata. Run from the repository root."""
+import re, subprocess, sys
+from pathlib import Path
+import nbformat
+
+root = Path(__file__).resolve().parents[1]
+noise = re.compile(r'(FutureWarning: `torch\.jit\.script` is deprecated|Pandas4Warning: The .mode\.chained_assignment. option)')
+
+def quiet(cell):
+    "Drop stderr stream outputs made only of third-party deprecation notices"
+    keep = []
+    for o in cell.get('outputs', []):
+        if o.get('output_type') == 'stream' and o.get('name') == 'stderr':
+            lines = [l for l in o['text'].splitlines() if l.strip()]
+            if lines and any(noise.search(l) for l in lines) and all(noise.search(l) or l.strip() == 'warnings.warn(' or 'pd.set_option' in l for l in lines): continue
+        keep.append(o)
+    cell['outputs'] = keep
+
+def refresh(nb_path:Path):
+    "Execute `nb_path` in place, then drop the third-party noise from its outputs"
+    res = subprocess.run(['nbdev-test', '--save', '--n-workers', '1', str(nb_path)], cwd=root, capture_output=True, text=True)
+    if res.returncode: raise SystemExit(f"{nb_path}: failed\n{res.stderr[-3000:]}")
+    nb = nbformat.read(nb_path, as_version=4)
+    for c in nb.cells:
+        if c.cell_type == 'code': quiet(c)
+    nbformat.write(nb, nb_path)
+    subprocess.run(['nbdev-clean', '--fname', str(nb_path)], cwd=root, check=True)
+
+if __name__ == '__main__':
+    paths = [Path(p) for p in sys.argv[1:]] or sorted((root/'nbs').glob('[0-9]*.ipynb'))
+    for p in paths: refresh(p); print(f'refreshed {p.name}', flush=True)
