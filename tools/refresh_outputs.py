@@ -3,10 +3,11 @@
 Each notebook runs as `nbdev-test --save` runs it (cells flagged `slow` or `notest` are skipped and keep the outputs
 they have, which come from their committed results files), then loses the outputs that are not the reader's
 business: deprecation notices third-party packages print on import, which also name this machine's site-packages.
-Finally `nbdev-clean` strips the metadata. Run from the repository root."""
-import re, subprocess, sys
+Large PNG outputs are re-encoded as JPEG. Finally `nbdev-clean` strips the metadata. Run from the repository root."""
+import base64, io, re, subprocess, sys
 from pathlib import Path
 import nbformat
+from PIL import Image
 
 root = Path(__file__).resolve().parents[1]
 noise = re.compile(r'(FutureWarning: `torch\.jit\.script` is deprecated|Pandas4Warning: The .mode\.chained_assignment. option)')
@@ -21,13 +22,22 @@ def quiet(cell):
         keep.append(o)
     cell['outputs'] = keep
 
+def shrink(cell, limit:int=40_000):
+    "Re-encode PNG outputs over `limit` bytes as JPEG (pictures of images and heatmaps compress far better so)"
+    for o in cell.get('outputs', []):
+        d = o.get('data', {})
+        if len(d.get('image/png', '')) <= limit: continue
+        im = Image.open(io.BytesIO(base64.b64decode(d.pop('image/png')))).convert('RGB')
+        buf = io.BytesIO(); im.save(buf, format='JPEG', quality=85)
+        d['image/jpeg'] = base64.b64encode(buf.getvalue()).decode()
+
 def refresh(nb_path:Path):
     "Execute `nb_path` in place, then drop the third-party noise from its outputs"
     res = subprocess.run(['nbdev-test', '--save', '--n-workers', '1', str(nb_path)], cwd=root, capture_output=True, text=True)
     if res.returncode: raise SystemExit(f"{nb_path}: failed\n{res.stderr[-3000:]}")
     nb = nbformat.read(nb_path, as_version=4)
     for c in nb.cells:
-        if c.cell_type == 'code': quiet(c)
+        if c.cell_type == 'code': quiet(c); shrink(c)
     nbformat.write(nb, nb_path)
     subprocess.run(['nbdev-clean', '--fname', str(nb_path)], cwd=root, check=True)
 
