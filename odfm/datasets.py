@@ -16,6 +16,7 @@ from fastcore.basics import store_attr, patch
 from fastcore.parallel import parallel
 from fastcore.imports import IN_NOTEBOOK
 from .core import OdfmError
+from .synth import VERI_COLOURS, VERI_TYPES
 
 # %% auto #0
 __all__ = ['split_names', 'veri_name_re', 'veri_colours', 'veri_types', 'veri776_counts', 'vehicleid_test_counts', 'image_exts',
@@ -167,8 +168,8 @@ def read_veri_split(root:Path, # VeRi-776 root
     return records(paths, vids, cams)
 
 # %% ../nbs/02_datasets.ipynb #040bbf12
-veri_colours = [None, 'yellow', 'orange', 'green', 'gray', 'red', 'blue', 'white', 'golden', 'brown', 'black']
-veri_types = [None, 'sedan', 'suv', 'van', 'hatchback', 'mpv', 'pickup', 'bus', 'truck', 'estate']
+veri_colours = [None, *VERI_COLOURS.values()] # colorID 1-10, the release's table (as `odfm.synth` writes it)
+veri_types = [None, *VERI_TYPES.values()] # typeID 1-9
 
 def _name_of(names, i):
     "`names[int(i)]`, or None for a missing, unparsable or out-of-range id"
