@@ -19,12 +19,12 @@ import matplotlib.pyplot as plt
 import torchvision.transforms as T
 from scipy import stats
 from fastai.torch_core import TensorImage
-from .core import atomic_write
-from .synth import make_veri
+from .core import atomic_write, save_json, load_json, read_cached
+from .synth import make_veri, tiny_veri
 from .occlusion import impact_entropy, box_masks, candidate_boxes, impact_arrays
 from .synth_validity import phase1_and_mining, top_quarter_mass
 from .pipeline import (ODFMConfig, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase,
-                           run_odfm, evaluate_model, save_json)
+                           run_odfm, evaluate_model)
 
 # %% ../nbs/12_ablation.ipynb #998be3aa
 from .strong import RandomErasingBatch  # the strong recipe's transform (07b_strong), kept under this name here
@@ -59,14 +59,14 @@ def run_erasing(cfg:ODFMConfig, # settings (phase 3: `epochs3` epochs on the ori
                 run_dir): # the run folder, shared with `run_odfm`
     "Phase 1 (shared), then phase 3 on the originals with `RandomErasingBatch`; `run_odfm`'s result format"
     run = RunDir(run_dir, check_config(cfg)); folder = run.path/f'erasing-{stage_hash(cfg, "phase3")}'
-    if (folder/'metrics.json').exists(): return json.loads((folder/'metrics.json').read_text())
+    if (done := read_cached(folder/'metrics.json')) is not None: return done
     ds, t = run_dataset(run), time.perf_counter(); train, valid = train_valid(ds, cfg)
     m1 = train_phase(cfg, run.stage('phase1'), train, valid, cfg.epochs1)
     m3 = train_phase(cfg, folder, train, valid, cfg.epochs3, init=m1, tfms=[] if cfg.random_erasing else [RandomErasingBatch()])  # a recipe that erases already needs no second eraser
     metrics = {'phase1': evaluate_model(m1, ds, cfg), 'odfm': evaluate_model(m3, ds, cfg)}
     res = dict(config=asdict(cfg), n_train=len(train), n_occluded=0, seconds=dict(total=time.perf_counter() - t),
                metrics={m: {q: v.to_dict() for q, v in sets.items()} for m, sets in metrics.items()})
-    return json.loads(save_json(res, folder/'metrics.json').read_text())
+    return load_json(save_json(res, folder/'metrics.json'))
 
 def run_arm(arm:str, base:ODFMConfig, run_dir): # a key of `ablation_arms`; shared settings; the run folder
     "The result of one arm (`run_odfm`'s format), trained or read back"
@@ -190,7 +190,7 @@ paper_numbers = pd.DataFrame([
 def quick_root(run_dir): # the run folder
     "The tiny benchmark of `--quick` (10 identities at 32×32), generated once under the run folder"
     root = Path(run_dir)/'data'/'tiny-veri'
-    if not root.exists(): make_veri(root, n_ids=10, train_per_id=6, gallery_per_id=3, query_per_id=2, size=32, n_cams=3)
+    if not root.exists(): tiny_veri(root)
     return root
 
 def ablation_config(run_dir, # the run folder (the quick benchmark lives there)

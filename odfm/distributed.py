@@ -33,7 +33,7 @@ from .datasets import load_dataset
 from .evaluate import embed
 from .core import OdfmError, RunLock
 from .datasets import split_names
-from .pipeline import ODFMConfig, RunDir, run_dataset, train_valid, mining_phase, config_from_args, train_phase, phase_learner, open_run, run_data
+from .pipeline import ODFMConfig, RunDir, run_dataset, train_valid, mining_phase, config_from_args, train_phase, phase_learner, open_run, run_data, save_phase_model
 
 # %% ../nbs/14_distributed.ipynb #e565b9c7
 def default_backend()->str:
@@ -164,7 +164,9 @@ def ddp_train_phase(cfg, # `ODFMConfig`
     learn = phase_learner(cfg, folder, train, valid, init)
     model = learn.model
     fit_distributed(learn, epochs, Path(folder)/'resume.pth', sync_bn=sync_bn)
-    if rank_distrib() == 0: save_model(model, final)
+    if rank_distrib() == 0:
+        save_phase_model(cfg, model, final)  # with its input size and settings, as in one process
+        (Path(folder)/'resume.pth').unlink(missing_ok=True)
     distrib_barrier()
     return load_model(final)
 

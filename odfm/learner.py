@@ -67,7 +67,8 @@ class ClassifyInValidation(Callback):
     "Validation predictions from `model.classify` (logits), not the eval-mode embedding"
     order = 1
     def after_pred(self):
-        if not self.training and hasattr(self.model, 'classify'): self.learn.pred = self.model.classify(*self.xb)
+        m = getattr(self.model, 'module', self.model)  # inside `DistributedDataParallel` too
+        if not self.training and hasattr(m, 'classify'): self.learn.pred = m.classify(*self.xb)
 
 # %% ../nbs/07_learner.ipynb #f770df96
 def override_cbs(defaults:list, # the recipe's callbacks

@@ -11,7 +11,7 @@ __all__ = ['archs', 'arch_keys', 'meta_keys', 'check_choice', 'resnet_body', 'se
            'read_checkpoint', 'checkpoint_meta', 'load_into', 'load_model']
 
 # %% ../nbs/05_model.ipynb #87edb177
-import dataclasses, os, tempfile
+import dataclasses, pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn
@@ -86,8 +86,8 @@ def add_attention(body:nn.Module, # a torchvision ResNet
 def imagenet_state_dict(arch:str): # 'resnet18', 'resnet34' or 'resnet50'
     "torchvision's ImageNet weights for `arch`, downloaded once into torch.hub's cache"
     w = archs[arch][1]
-    try: return torch.hub.load_state_dict_from_url(w.url, progress=True, check_hash=True, map_location='cpu')
-    except (OSError, RuntimeError) as e:
+    try: return torch.hub.load_state_dict_from_url(w.url, progress=True, check_hash=True, map_location='cpu', weights_only=True)
+    except (OSError, RuntimeError, pickle.UnpicklingError) as e:
         cached = Path(torch.hub.get_dir()) / 'checkpoints' / Path(w.url).name
         raise FileNotFoundError(
             f"could not get ImageNet weights for {arch} ({type(w).__name__}.{w.name}) from {w.url}: {e}. "

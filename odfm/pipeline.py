@@ -7,9 +7,10 @@ Docs: https://odfm-dev.github.io/odfm/pipeline.html.md"""
 # %% auto #0
 __all__ = ['recipe_keys', 'stage_keys', 'hashed_if_changed', 'setting_rules', 'int_tuple', 'ODFMConfig', 'config_from_dict',
            'stage_hash', 'RunDir', 'run_dataset', 'train_valid', 'recipe_of', 'new_model', 'phase_learner',
-           'train_phase', 'check_config', 'check_sampler', 'dataset_folder', 'open_run', 'run_data', 'mining_phase',
-           'query_sets', 'features', 'cameras', 'evaluate_model', 'metrics_table', 'cmc_curve', 'save_figures',
-           'run_odfm', 'config_from_args', 'config_parser', 'run_cli', 'train_cli', 'mine_cli', 'quickstart']
+           'save_phase_model', 'train_phase', 'check_config', 'check_sampler', 'dataset_folder', 'open_run', 'run_data',
+           'mining_phase', 'query_sets', 'features', 'cameras', 'evaluate_model', 'metrics_table', 'cmc_curve',
+           'save_figures', 'run_odfm', 'config_from_args', 'config_parser', 'run_cli', 'train_cli', 'mine_cli',
+           'quickstart']
 
 # %% ../nbs/10_pipeline.ipynb #e74d975a
 import argparse, json, hashlib, math, numbers, time, difflib, warnings
@@ -20,7 +21,7 @@ import matplotlib.pyplot as plt
 from fastai.callback.progress import CSVLogger
 from fastai.torch_core import set_seed
 from fastcore.script import anno_parser
-from .core import RunLock, DamagedFile, check_outside, atomic_write, save_json, load_json, set_aside
+from .core import RunLock, DamagedFile, check_outside, atomic_write, save_json, load_json, set_aside, read_cached
 from .synth import make_veri
 from .datasets import load_dataset, add_labels, VehicleID, split_names, check_trainable, describe_bad, UnreadableImage
 from .data import reid_dls, test_dl, split_holdout
@@ -86,7 +87,8 @@ class ODFMConfig:
         if 'bs' in given and 'sampler_p' not in given: self.sampler_p = 0  # P follows the batch size given
         for k, v in recipes[self.recipe or 'paper'].items():
             if k not in given and getattr(self, k) is None: setattr(self, k, v)
-        if 'bs' not in given and self.sampler_k > 0 and self.sampler_p > 0: self.bs = self.sampler_p * self.sampler_k
+        if 'bs' not in given and all(type(v) is int for v in (self.sampler_k, self.sampler_p)) and self.sampler_k > 0 and self.sampler_p > 0:  # bad types: `check_config` names them
+            self.bs = self.sampler_p * self.sampler_k
 
 # %% ../nbs/10_pipeline.ipynb #cd1ef8ec
 def config_from_dict(d:dict)->ODFMConfig: # settings, e.g. read from `config.json`
@@ -166,6 +168,11 @@ def phase_learner(cfg:ODFMConfig, # settings
     dls = reid_dls(train, size=cfg.size, bs=cfg.bs, valid_df=valid, num_workers=cfg.num_workers, seed=cfg.seed)
     return recipe_learner(dls, model, None, recipe_of(cfg), path=folder, cbs=CSVLogger('history.csv', append=True))
 
+# %% ../nbs/10_pipeline.ipynb #6c2db725
+def save_phase_model(cfg:ODFMConfig, model:torch.nn.Module, path:Path): # settings; the trained network; its `model.pth`
+    "Save a phase's network with its input size and settings, so that the checkpoint describes itself"
+    return save_model(model, path, size=cfg.size, recipe=asdict(cfg))
+
 # %% ../nbs/10_pipeline.ipynb #b1563716
 def train_phase(cfg:ODFMConfig, # settings
                 folder:Path, # the phase's folder
@@ -181,7 +188,8 @@ def train_phase(cfg:ODFMConfig, # settings
     learn = phase_learner(cfg, folder, train, valid, init)
     for t in tfms: learn.dls.train.after_batch.add(t)
     fit_resumable(learn, epochs, Path(folder)/'resume.pth', name=Path(folder).name.split('-')[0])
-    save_model(learn.model, final, size=cfg.size, recipe=asdict(cfg))  # the checkpoint knows its input size and settings
+    save_phase_model(cfg, learn.model, final)
+    (Path(folder)/'resume.pth').unlink(missing_ok=True)  # done: the resume point (model + optimiser) is only disk now
     return learn.model.eval()
 
 # %% ../nbs/10_pipeline.ipynb #64ed6ea1
@@ -337,7 +345,7 @@ def save_figures(folder:Path, metrics:dict): # where to write; {model: {query se
     fig, axs = plt.subplots(1, len(names), figsize=(4 * len(names), 3), dpi=70, squeeze=False)
     for ax, q in zip(axs[0], names): plot_cmc({m: cmc_curve(metrics[m][q]) for m in metrics}, ax=ax, title=q)
     folder.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout(); fig.savefig(folder/'cmc.png'); plt.close(fig)
+    fig.tight_layout(); atomic_write(folder/'cmc.png', lambda f: fig.savefig(f, format='png')); plt.close(fig)
 
 # %% ../nbs/10_pipeline.ipynb #149e2027
 def run_odfm(cfg:ODFMConfig, # settings, checked before any work
@@ -345,13 +353,13 @@ def run_odfm(cfg:ODFMConfig, # settings, checked before any work
     "Phases 1-3 and the evaluation of both models; resumes or skips what an earlier call did"
     run, ds = open_run(cfg, run_dir)
     with RunLock(run.path):
-        if run.metrics.exists(): return load_json(run.metrics)
+        if (done := read_cached(run.metrics)) is not None: return done
         ds, times, t = run_data(run, ds), {}, time.perf_counter()
         train, valid = train_valid(ds, cfg)
         m1 = train_phase(cfg, run.stage('phase1'), train, valid, cfg.epochs1); times['phase1'] = time.perf_counter() - t
         table, occ = mining_phase(run, m1, train); times['phase2'] = time.perf_counter() - t - times['phase1']
         run.stage('phase3').mkdir(parents=True, exist_ok=True)
-        occ.to_csv(run.stage('phase3')/'occlusions.csv', index=False)
+        atomic_write(run.stage('phase3')/'occlusions.csv', lambda f: occ.to_csv(f, index=False), 'w')
         m3 = train_phase(cfg, run.stage('phase3'), add_occlusions(train, occ), valid, cfg.epochs3,
                          init=m1 if cfg.phase3_init == 'phase1' else None)
         times['phase3'] = time.perf_counter() - t - times['phase1'] - times['phase2']
@@ -367,7 +375,7 @@ def run_odfm(cfg:ODFMConfig, # settings, checked before any work
 def config_from_args(config:str=None, # JSON file of settings
                      **kw)->ODFMConfig: # settings given on the command line (None: not given)
     "Settings from a JSON file, overridden by the options given, checked"
-    d = json.loads(Path(config).read_text()) if config else {}
+    d = load_json(config) if config else {}
     if not isinstance(d, dict): raise ValueError(f"{config}: expected a JSON object of settings")
     return check_config(config_from_dict({**d, **{k: v for k, v in kw.items() if v is not None}}))
 
@@ -411,7 +419,7 @@ def mine_cli(run_dir:str='odfm-run', # the run folder
     with RunLock(run.path):
         train, valid = train_valid(run_data(run, ds, ['train'], evaluate=False), run.cfg)
         table, occ = mining_phase(run, train_phase(run.cfg, run.stage('phase1'), train, valid, run.cfg.epochs1), train)
-        out = run.stage('mining')/'occlusions.csv'; occ.to_csv(out, index=False)
+        out = atomic_write(run.stage('mining')/'occlusions.csv', lambda f: occ.to_csv(f, index=False), 'w')
     print(f"{len(table)} candidates scored, {len(occ)} occluded copies sampled: {out}")
 
 # %% ../nbs/10_pipeline.ipynb #cc618cf8

@@ -32,7 +32,7 @@ def test_rank0_checkpoint_loads_in_one_process(ddp_run):
     for phase in ('phase1', 'phase3'):
         model = load_model(run.stage(phase)/'model.pth')
         assert model.features(torch.zeros(2, 3, 32, 32)).shape == (2, model.emb_dim)
-        assert torch.load(run.stage(phase)/'resume.pth', weights_only=True)['epochs_done'] == 1
+        assert not (run.stage(phase)/'resume.pth').exists(), 'a finished phase keeps no resume point'
         assert len(pd.read_csv(run.stage(phase)/'history.csv')) == 1, 'only rank 0 writes the training log'
 
 def test_sharded_mining_equals_one_process(ddp_run, tmp_path):
