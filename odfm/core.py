@@ -11,6 +11,7 @@ __all__ = ['umask', 'OdfmError', 'DamagedFile', 'disk_full', 'atomic_write', 'sa
 # %% ../nbs/00_core.ipynb #8f0b58aa
 import errno, json, os, shutil, socket, sys, time, warnings
 from pathlib import Path
+from fastcore.basics import patch
 from fastcore.xtras import atomic_save
 from filelock import FileLock, Timeout
 
@@ -24,7 +25,7 @@ class DamagedFile(OdfmError):
     def __init__(self, path, why:str): # the file; what went wrong
         self.path, self.why = Path(path), f"cannot be read ({why})"; super().__init__(f"{self.path}: {self.why}")
 
-# %% ../nbs/00_core.ipynb #b61cef5e
+# %% ../nbs/00_core.ipynb #f9d8888e
 umask = os.umask(0); os.umask(umask) # the process's file-creation mask
 
 def disk_full(folder, # a folder on the device to check
@@ -33,6 +34,7 @@ def disk_full(folder, # a folder on the device to check
     try: return shutil.disk_usage(folder).free < margin
     except OSError: return False
 
+# %% ../nbs/00_core.ipynb #6a076a5f
 def atomic_write(path, # the destination
                  write, # `write(f)` writes the content to the open file `f`
                  mode:str='wb'): # 'wb' or 'w'
@@ -104,7 +106,7 @@ def check_outside(out, # a path odfm is about to write
     if o == r or o.is_relative_to(r): raise ValueError(f"{what} {out} lies inside the dataset root {root}: odfm never writes there")
     return Path(out)
 
-# %% ../nbs/00_core.ipynb #5a2d64a9
+# %% ../nbs/00_core.ipynb #f575245b
 class RunFolderBusy(OdfmError):
     "Another process holds the run folder"
 
@@ -116,19 +118,26 @@ class RunLock:
     def holder(self)->str:
         try: d = json.loads(self.info.read_text()); return f"pid {d['pid']} on {d['host']}, since {d['since']}: {d['command']}"
         except Exception: return 'another process'
-    def __enter__(self):
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.key = self.folder.resolve()
-        if self.key not in RunLock.held:
-            self.lock = FileLock(self.folder/'.lock', is_singleton=False)
-            try: self.lock.acquire(timeout=0)
-            except Timeout: raise RunFolderBusy(f"{self.folder} is in use by {self.holder()}") from None
-            save_json(dict(pid=os.getpid(), host=socket.gethostname(), since=time.strftime('%Y-%m-%d %H:%M:%S'),
-                           command=' '.join([Path(sys.argv[0]).name] + sys.argv[1:])), self.info)
-            RunLock.held[self.key] = (self.lock, 0)
-        lock, depth = RunLock.held[self.key]; RunLock.held[self.key] = (lock, depth + 1)
-        return self
-    def __exit__(self, *exc):
-        lock, depth = RunLock.held.pop(self.key)
-        if depth > 1: RunLock.held[self.key] = (lock, depth - 1); return
-        self.info.unlink(missing_ok=True); lock.release()
+
+# %% ../nbs/00_core.ipynb #4c0a1e8f
+@patch
+def __enter__(self:RunLock):
+    "Take the folder, or raise `RunFolderBusy` naming its holder"
+    self.folder.mkdir(parents=True, exist_ok=True)
+    self.key = self.folder.resolve()
+    if self.key not in RunLock.held:
+        self.lock = FileLock(self.folder/'.lock', is_singleton=False)
+        try: self.lock.acquire(timeout=0)
+        except Timeout: raise RunFolderBusy(f"{self.folder} is in use by {self.holder()}") from None
+        save_json(dict(pid=os.getpid(), host=socket.gethostname(), since=time.strftime('%Y-%m-%d %H:%M:%S'),
+                       command=' '.join([Path(sys.argv[0]).name] + sys.argv[1:])), self.info)
+        RunLock.held[self.key] = (self.lock, 0)
+    lock, depth = RunLock.held[self.key]; RunLock.held[self.key] = (lock, depth + 1)
+    return self
+
+@patch
+def __exit__(self:RunLock, *exc):
+    "Give the folder back when the outermost holder leaves"
+    lock, depth = RunLock.held.pop(self.key)
+    if depth > 1: RunLock.held[self.key] = (lock, depth - 1); return
+    self.info.unlink(missing_ok=True); lock.release()
