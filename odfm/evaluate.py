@@ -6,8 +6,8 @@ Docs: https://odfm-dev.github.io/odfm/evaluate.html.md"""
 
 # %% auto #0
 __all__ = ['distance_metrics', 'JUNK_KEY', 'check_finite', 'embed', 'check_features', 'unit_rows', 'distance_blocks',
-           'pairwise_dist', 'euclidean_dist', 'cosine_dist', 'rank_keys', 'reference_metrics', 'ReidMetrics',
-           'metrics_from_reference', 'identity_groups', 'same_id_pairs', 'rank_metrics', 'veri_metrics',
+           'pairwise_dist', 'euclidean_dist', 'cosine_dist', 'rank_keys', 'top_k_indices', 'reference_metrics',
+           'ReidMetrics', 'metrics_from_reference', 'identity_groups', 'same_id_pairs', 'rank_metrics', 'veri_metrics',
            'feature_metrics', 'draw_gallery', 'DrawnMetrics', 'vehicleid_metrics']
 
 # %% ../nbs/08_evaluate.ipynb #bfe92afa
@@ -150,6 +150,14 @@ def rank_keys(d:np.ndarray, # distances [n, Ng]; ranked as float32, must not be 
     return keys if flag is None else keys | flag
 
 JUNK_KEY = np.int64(0x7FFFFFFFFFFFFFFE) # beyond every real key, flag bit clear
+
+# %% ../nbs/08_evaluate.ipynb #80a25f87
+def top_k_indices(d:np.ndarray, # distances [n, Ng]; ranked as float32, must not be NaN
+                  k:int): # how many per row (at most Ng are returned)
+    "Column indices [n, min(k, Ng)] of each row's k smallest distances, ties in column order"
+    keys = rank_keys(d)
+    part = np.partition(keys, k - 1, axis=1)[:, :k] if k < d.shape[1] else keys
+    return ((np.sort(part, axis=1) >> 1) & 0x7FFFFFFF)[:, :k]
 
 # %% ../nbs/08_evaluate.ipynb #75efb0e6
 def reference_metrics(dist, # distances [Nq, Ng]

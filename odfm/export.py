@@ -30,7 +30,7 @@ from .data import size_hw, decode_resized
 from .datasets import load_dataset, detect_layout, image_exts, VehicleID
 from .model import load_model
 from .evaluate import (embed, check_features, distance_blocks, distance_metrics, feature_metrics, pairwise_dist,
-                           rank_keys, rank_metrics, unit_rows, vehicleid_metrics)
+                           rank_metrics, top_k_indices, unit_rows, vehicleid_metrics)
 from .rerank import k_reciprocal_rerank
 from .visualize import RankedList, plot_ranked_lists, UNKNOWN_COLOR
 from .pipeline import query_sets, cameras
@@ -300,9 +300,7 @@ def embed_cli(checkpoint:str, # a model file written by `odfm train`/`odfm run` 
 def top_k_rows(d:np.ndarray, # distances [n, Ng]
                k:int): # list length, at most Ng
     "Distances and gallery indices [n, k] of each row's k smallest distances, ties in gallery order"
-    keys = rank_keys(d)
-    part = np.partition(keys, k - 1, axis=1)[:, :k] if k < d.shape[1] else keys
-    idx = (np.sort(part, axis=1) >> 1) & 0x7FFFFFFF
+    idx = top_k_indices(d, k)
     return np.take_along_axis(d, idx, 1), idx
 
 # %% ../nbs/13_export.ipynb #3270fc26

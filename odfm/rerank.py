@@ -10,16 +10,9 @@ __all__ = ['k_reciprocal_rerank']
 # %% ../nbs/08a_rerank.ipynb #2fc7d8df
 import numpy as np, torch
 from fastprogress.fastprogress import progress_bar
-from .evaluate import check_features, pairwise_dist, rank_keys
+from .evaluate import check_features, pairwise_dist, top_k_indices
 
 # %% ../nbs/08a_rerank.ipynb #f33fec71
-def _neighbours(d:np.ndarray, # distances [N, N]
-                k:int): # neighbours wanted
-    "Indices [N, k] of each row's k nearest columns, ties in index order"
-    keys = rank_keys(d)
-    part = np.partition(keys, k - 1, axis=1)[:, :k] if k < d.shape[1] else keys
-    return ((np.sort(part, axis=1) >> 1) & 0x7FFFFFFF)[:, :k]
-
 def _reciprocal(nn:np.ndarray): # neighbour table [N, k]
     "Mask [N, k]: is row p among the neighbours of its neighbour nn[p, m]?"
     return (nn[nn] == np.arange(len(nn))[:, None, None]).any(-1)
@@ -78,7 +71,7 @@ def k_reciprocal_rerank(qf, gf, # query [Nq, D] / gallery [Ng, D] features
     "Re-ranked query-gallery distances [Nq, Ng] (Zhong et al. 2017); O(N^2) time and memory for N = Nq + Ng"
     qf, gf = check_features(qf, gf)
     d = _original_dist(torch.cat([qf, gf]), metric)
-    nn = _neighbours(d, min(max(k1 + 1, k2), len(d)))
+    nn = top_k_indices(d, min(max(k1 + 1, k2), len(d)))
     v = np.where(_expanded_sets(nn[:, :k1 + 1], int(np.around(k1 / 2))), np.exp(-d), 0).astype(np.float32)
     v /= v.sum(1, keepdims=True)
     if k2 > 1: v = _query_expansion(v, nn[:, :k2])
