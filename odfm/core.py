@@ -6,10 +6,12 @@ Docs: https://odfm-dev.github.io/odfm/core.html.md"""
 
 # %% auto #0
 __all__ = ['umask', 'OdfmError', 'DamagedFile', 'disk_full', 'atomic_write', 'save_torch', 'save_json', 'load_torch', 'load_json',
-           'set_aside', 'read_cached', 'check_outside', 'RunFolderBusy', 'RunLock']
+           'OdfmWarning', 'odfm_warn', 'odfm_warnings', 'set_aside', 'read_cached', 'check_outside', 'RunFolderBusy',
+           'RunLock']
 
 # %% ../nbs/00_core.ipynb #8f0b58aa
 import errno, json, os, shutil, socket, sys, time, warnings
+from contextlib import contextmanager
 from pathlib import Path
 from fastcore.basics import patch
 from fastcore.xtras import atomic_save
@@ -78,6 +80,27 @@ def load_json(path): # a file written by `save_json`
     try: return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DamagedFile(path, f"not JSON: {e}") from None
 
+# %% ../nbs/00_core.ipynb #7383559d
+class OdfmWarning(UserWarning):
+    "Something odfm set aside, left out or could not restore; the run goes on"
+
+def odfm_warn(msg:str, # what happened, naming the file
+         stacklevel:int=1): # 1: the caller of `odfm_warn`; 2: its caller, and so on
+    "Give `msg` as an `OdfmWarning`"
+    warnings.warn(msg, OdfmWarning, stacklevel=stacklevel + 1)
+
+# %% ../nbs/00_core.ipynb #d3889569
+@contextmanager
+def odfm_warnings():
+    "Record the `OdfmWarning`s given inside the block; yields the list that holds their messages when the block ends"
+    msgs = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always', OdfmWarning)
+        try: yield msgs
+        finally: msgs.extend(str(m.message) for m in caught if issubclass(m.category, OdfmWarning))
+    for m in caught:
+        if not issubclass(m.category, OdfmWarning): warnings.warn_explicit(m.message, m.category, m.filename, m.lineno)
+
 # %% ../nbs/00_core.ipynb #831fe4e7
 def set_aside(path, # a damaged file or folder
               why:str=''): # what was wrong, for the warning
@@ -85,7 +108,7 @@ def set_aside(path, # a damaged file or folder
     path = Path(path); dest = path.with_name(path.name + '.damaged')
     if dest.is_dir(): shutil.rmtree(dest)
     os.replace(path, dest)
-    warnings.warn(f"{path} was damaged{': ' + why if why else ''}; set aside as {dest.name}, recomputing", stacklevel=2)
+    odfm_warn(f"{path} was damaged{': ' + why if why else ''}; set aside as {dest.name}, recomputing", stacklevel=2)
     return dest
 
 # %% ../nbs/00_core.ipynb #563f6cf0

@@ -6,7 +6,7 @@ Docs: https://odfm-dev.github.io/odfm/datasets.html.md"""
 
 # %% ../nbs/02_datasets.ipynb #9a0f02c8
 from __future__ import annotations
-import os, re, sys, stat, inspect, warnings
+import os, re, sys, stat, inspect
 import xml.etree.ElementTree as ET
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -15,7 +15,7 @@ from PIL import Image
 from fastcore.basics import store_attr, patch
 from fastcore.parallel import parallel
 from fastcore.imports import IN_NOTEBOOK
-from .core import OdfmError
+from .core import OdfmError, odfm_warn
 from .synth import VERI_COLOURS, VERI_TYPES
 
 # %% auto #0
@@ -142,7 +142,7 @@ def drop_repeats(items:list, # (line number, parsed line) pairs, as `parse_list`
         m, o1 = first[k]
         if o1 != o: raise ValueError(f"{path} line {n}: {_text(k)} was already listed on line {m} differently ({_text(o1)!r} there, {_text(o)!r} here)")
         repeats.append((n, m))
-    if repeats: warnings.warn(f"{path}: {len(repeats)} repeated line{'s' if len(repeats) > 1 else ''} read once "
+    if repeats: odfm_warn(f"{path}: {len(repeats)} repeated line{'s' if len(repeats) > 1 else ''} read once "
                               f"(line {repeats[0][0]} repeats line {repeats[0][1]})", stacklevel=2)
     return out
 
@@ -191,7 +191,7 @@ def add_veri_labels(df:pd.DataFrame, # VeRi-776 records
     if not Path(path).is_file(): return df
     try: lbl = read_veri_labels(path)
     except (ET.ParseError, UnicodeDecodeError) as e:
-        warnings.warn(f"ignoring unreadable label file {path}: {e}")
+        odfm_warn(f"ignoring unreadable label file {path}: {e}")
         return df
     names = df.path.map(lambda p: Path(p).name)
     return df.assign(colour=names.map(lbl.colour), type=names.map(lbl.type))
@@ -629,7 +629,7 @@ def verify_images(df:pd.DataFrame, # records
                   list_file:Path|None=None): # the list file naming them
     "`df` without the rows whose image can't be decoded, with a warning naming them"
     bad = check_images(df, list_file, progress=False)
-    if len(bad): warnings.warn(describe_bad(bad, len(df), f'{what} images') + '; they are left out', stacklevel=2)
+    if len(bad): odfm_warn(describe_bad(bad, len(df), f'{what} images') + '; they are left out', stacklevel=2)
     return df[~df.path.isin(bad.path)].reset_index(drop=True)
 
 @patch

@@ -12,11 +12,11 @@ __all__ = ['sampling_methods', 'check_window', 'candidate_boxes', 'default_windo
            'mark_sampled', 'impact_map', 'impact_entropy']
 
 # %% ../nbs/06_occlusion.ipynb #19f352a4
-import hashlib, json, math, numbers, warnings
+import hashlib, json, numbers
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch.utils.data import DataLoader, Dataset
-from .core import DamagedFile, save_torch, load_torch, save_json, load_json, set_aside
+from .core import odfm_warn, DamagedFile, save_torch, load_torch, save_json, load_json, set_aside
 
 # %% ../nbs/06_occlusion.ipynb #34536fa7
 def check_window(h:int, # image height H
@@ -292,7 +292,7 @@ def cached_impacts(folder, # an `impacts-<key>` folder
     try: return load_impacts(folder, records)
     except DamagedFile as e:
         if e.path.exists(): set_aside(e.path, e.why)
-        else: warnings.warn(f"{e}; recomputing", stacklevel=2)
+        else: odfm_warn(f"{e}; recomputing", stacklevel=2)
         (folder/'meta.json').unlink(missing_ok=True)
         return None
 

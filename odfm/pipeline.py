@@ -13,7 +13,7 @@ __all__ = ['recipe_keys', 'stage_keys', 'hashed_if_changed', 'setting_rules', 'i
            'quickstart']
 
 # %% ../nbs/10_pipeline.ipynb #e74d975a
-import argparse, json, hashlib, math, numbers, time, difflib, warnings
+import argparse, json, hashlib, math, numbers, time, difflib
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 from fastai.callback.progress import CSVLogger
 from fastai.torch_core import set_seed
 from fastcore.script import anno_parser
-from .core import RunLock, DamagedFile, check_outside, atomic_write, save_json, load_json, set_aside, read_cached
+from .core import odfm_warn, RunLock, DamagedFile, check_outside, atomic_write, save_json, load_json, set_aside, read_cached
 from .synth import make_veri
 from .datasets import load_dataset, add_labels, VehicleID, split_names, check_trainable, describe_bad, UnreadableImage
 from .data import reid_dls, test_dl, split_holdout
@@ -282,7 +282,7 @@ def run_data(run:RunDir, # the run, whose folder exists
     if not run.cfg.skip_bad_images: raise UnreadableImage(f"{msg}; fix or remove them, or pass --skip-bad-images to leave them out")
     cols = [c for c in ('split', 'path', 'problem', 'list_file', 'line') if c in bad]
     atomic_write(out, lambda f: bad[cols].to_csv(f, index=False), 'w')
-    warnings.warn(f"{len(bad)} unreadable images left out, listed in {out}")
+    odfm_warn(f"{len(bad)} unreadable images left out, listed in {out}")
     for s in splits: setattr(ds, s, getattr(ds, s)[~getattr(ds, s).path.isin(bad.path)].reset_index(drop=True))
     return check_trainable(ds, evaluate)
 
@@ -368,7 +368,7 @@ def run_odfm(cfg:ODFMConfig, # settings, checked before any work
                    metrics={m: {q: v.to_dict() for q, v in sets.items()} for m, sets in metrics.items()})
         save_json(res, run.metrics)  # the results first: the figures only present them
         try: save_figures(run.stage('phase3')/'figures', metrics)
-        except Exception as e: warnings.warn(f"the figures could not be drawn ({type(e).__name__}: {e}); the metrics are in {run.metrics}")
+        except Exception as e: odfm_warn(f"the figures could not be drawn ({type(e).__name__}: {e}); the metrics are in {run.metrics}")
         return load_json(run.metrics)
 
 # %% ../nbs/10_pipeline.ipynb #55cc627a

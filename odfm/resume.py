@@ -6,17 +6,17 @@ Docs: https://odfm-dev.github.io/odfm/resume.html.md"""
 
 # %% auto #0
 __all__ = ['random_states', 'restore_random_states', 'StopOnNonFinite', 'trim_history', 'plain_tensors', 'ResumeCheckpoint',
-           'read_resume_point', 'load_resume_state', 'fit_resumable']
+           'read_resume_point', 'load_resume_state', 'close_logs', 'fit_resumable']
 
 # %% ../nbs/07a_resume.ipynb #1c19556d
-import random, warnings
+import random
 from pathlib import Path
 import numpy as np, torch
 from fastcore.basics import noop, patch
 from fastai.learner import Learner, SkipToEpoch, CancelEpochException, CancelFitException
 from fastai.callback.core import Callback
 from fastai.callback.progress import CSVLogger
-from .core import OdfmError, DamagedFile, atomic_write, save_torch, load_torch, set_aside
+from .core import odfm_warn, OdfmError, DamagedFile, atomic_write, save_torch, load_torch, set_aside
 from .model import nonfinite_keys, few
 
 # %% ../nbs/07a_resume.ipynb #c7387cf9
@@ -43,7 +43,7 @@ def restore_random_states(st:dict, # a `random_states` dict
     random.setstate(_random_state(st['python']))
     loaders = _loaders(dls)
     if len(loaders) != len(st['loaders']):
-        warnings.warn(f"the saved states are of {len(st['loaders'])} loaders, not {len(loaders)}: their shuffles are not restored", stacklevel=2)
+        odfm_warn(f"the saved states are of {len(st['loaders'])} loaders, not {len(loaders)}: their shuffles are not restored", stacklevel=2)
     else:
         for dl, s in zip(loaders, st['loaders']):
             if s is not None: dl.rng.setstate(_random_state(s))
@@ -145,13 +145,19 @@ def _restore(learn:Learner, path:Path)->dict:
     try: learn.opt.load_state_dict(state['opt'])
     except (ValueError, KeyError) as e: raise OdfmError(f"{path} holds an optimiser state of other parameters (delete it to start over): {e}") from None
     if 'random' in state: restore_random_states(state['random'], learn.dls)
-    else: warnings.warn(f"{path} holds no random states (an older odfm wrote it): the resumed fit will not repeat an uninterrupted one exactly", stacklevel=3)
+    else: odfm_warn(f"{path} holds no random states (an older odfm wrote it): the resumed fit will not repeat an uninterrupted one exactly", stacklevel=3)
     return state
 
 # %% ../nbs/07a_resume.ipynb #1307f52b
 def load_resume_state(learn:Learner, path:Path)->int: # learner to restore; resume point written by `ResumeCheckpoint`
     "Restore model, optimiser and random states from `path`; return the number of finished epochs"
     return _restore(learn, path)['epochs_done']
+
+# %% ../nbs/07a_resume.ipynb #29e090b3
+def close_logs(learn:Learner): # a learner whose fit may have been interrupted
+    "Close the files of `learn`'s `CSVLogger`s, which an interrupted fit leaves open"
+    for cb in learn.cbs:
+        if isinstance(cb, CSVLogger) and getattr(cb, 'file', None) is not None: cb.file.close()
 
 # %% ../nbs/07a_resume.ipynb #1ac3e80b
 def fit_resumable(learn:Learner, # learner to train
@@ -172,7 +178,8 @@ def fit_resumable(learn:Learner, # learner to train
     if done < n_epoch:
         phase = name or ckpt.parent.name
         cbs = [StopOnNonFinite(phase), (checkpoint or ResumeCheckpoint)(ckpt, phase, start=done, smooth=smooth)]
-        learn.fit(n_epoch, cbs=cbs, **kwargs)
+        try: learn.fit(n_epoch, cbs=cbs, **kwargs)
+        finally: close_logs(learn)
         for cb in cbs:
             if cb.error: raise OdfmError(cb.error)
     return learn
