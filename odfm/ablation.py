@@ -23,7 +23,7 @@ from .core import atomic_write, save_json, load_json, read_cached
 from .synth import make_veri, tiny_veri
 from .occlusion import impact_entropy, box_masks, candidate_boxes, impact_arrays
 from .synth_validity import phase1_and_mining, top_quarter_mass
-from .pipeline import (ODFMConfig, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase,
+from .pipeline import (ODFMConfig, quickstart_settings, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase,
                            run_odfm, evaluate_model)
 
 # %% ../nbs/12_ablation.ipynb #998be3aa
@@ -35,8 +35,11 @@ ablation_arms = {  # name -> (settings that differ from the base, Random Erasing
     '+attention':     (dict(attention='block', sampling='none'), False),    # CBAM, phase 1 trained longer
     '+synthesis':     (dict(attention='none', sampling='impact'), False),
     'ODFM':           (dict(attention='block', sampling='impact'), False),  # both: the paper's method
-    'uniform':        (dict(attention='block', sampling='uniform'), False),
-    'top-k':          (dict(attention='block', sampling='topk'), False),
+    'uniform':        (dict(attention='block', sampling='uniform'), False), # T → ∞
+    'top-k':          (dict(attention='block', sampling='topk'), False),    # T → 0
+    'T=0.5':          (dict(attention='block', sampling='impact', temperature=0.5), False),
+    'T=2':            (dict(attention='block', sampling='impact', temperature=2.), False),
+    'T=4':            (dict(attention='block', sampling='impact', temperature=4.), False),
     'random erasing': (dict(attention='block', sampling='none'), True)}
 
 def synthesis(cfg:ODFMConfig): return cfg.sampling != 'none' and cfg.k > 0 # does phase 3 add occluded copies?
@@ -198,7 +201,7 @@ def ablation_config(run_dir, # the run folder (the quick benchmark lives there)
                     **kw): # `ODFMConfig` settings that differ (None: not given)
     "The shared settings of the ablation: the quickstart's, or the tiny ones of `--quick`"
     tiny = dict(root=str(quick_root(run_dir)), size=32, bs=8, epochs1=1, epochs3=1, d=16, stride=16) if quick else {}
-    return check_config(ODFMConfig(**(tiny | {k: v for k, v in kw.items() if v is not None})))
+    return check_config(ODFMConfig(**(quickstart_settings | tiny | {k: v for k, v in kw.items() if v is not None})))
 
 def save_ablation(df:pd.DataFrame, folder:Path): # `run_ablation`'s long table; where to write
     "Write the long table, the summary, the paired comparisons when ODFM ran (CSV, atomically) and the chart (PNG)"
@@ -212,11 +215,12 @@ def ablation_cli(run_dir:str='odfm-ablation', # the run folder: data, phases and
                  quick:bool=False, # tiny benchmark, one epoch per phase: checks the machinery in seconds
                  seeds:str=None, # comma-separated seeds; default 0,1,2,3,4 (quick: 0,1)
                  ids:int=None, # identities of the synthetic benchmark (default 100; not with --quick)
-                 epochs1:int=None, # phase-1 epochs (default 8)
+                 recipe:str=None, # training preset (default: the quickstart's, cpu; paper: the paper's recipe)
+                 epochs1:int=None, # phase-1 epochs (default: the quickstart's, 24)
                  epochs3:int=None, # phase-3 epochs of the synthesis arms (default 6); the others get (1+k)·epochs3
                  arms:str=None): # comma-separated arms (default: all)
     "ODFM's ablation at equal training passes: every arm × seed, mean ± std, paired comparisons, chart"
-    base = ablation_config(run_dir, quick, synth_ids=ids, epochs1=epochs1, epochs3=epochs3)
+    base = ablation_config(run_dir, quick, synth_ids=ids, recipe=recipe, epochs1=epochs1, epochs3=epochs3)
     seeds = [int(s) for s in (seeds or ('0,1' if quick else '0,1,2,3,4')).split(',')]
     arms = [a.strip() for a in arms.split(',')] if arms else list(ablation_arms)
     for a in arms: arm_config(a, base)  # unknown arms fail before any training

@@ -147,8 +147,9 @@ recipes = dict(
                opt='sgd', lr_body=0.01, lr_head=0.02, step=25, milestones=(), warmup=0, random_erasing=0.),
     strong=dict(bs=64, sampler_p=16, sampler_k=4, triplet=1., margin=0.3, label_smoothing=0.1, bnneck=True, last_stride=1, dropout=0.,
                 opt='adam', lr_body=3.5e-4, lr_head=3.5e-4, step=25, milestones=(40, 70), warmup=10, random_erasing=0.5))
+recipes['cpu'] = recipes['paper'] | dict(sampler_p=8, sampler_k=4, triplet=1.)
 
-def recipe_settings(recipe:str|None='paper', # 'paper', 'strong', or None (the paper's)
+def recipe_settings(recipe:str|None='paper', # a key of `recipes` ('paper', 'strong', 'cpu'), or None (the paper's)
                     **given): # settings that replace the recipe's; those None are not given
     "The settings of `recipe`, with those `given` replacing its own"
     check_choice('recipe', recipe, [None, *recipes])
@@ -159,7 +160,7 @@ def recipe_settings(recipe:str|None='paper', # 'paper', 'strong', or None (the p
 # %% ../nbs/07b_strong.ipynb #d71fc5aa
 def recipe_learner(dls:DataLoaders, # training and validation loaders (before the sampler)
                    model:torch.nn.Module, # the network; with a triplet loss, its training forward gives (logits, features)
-                   recipe:str|None='paper', # 'paper', 'strong', or None (the paper's)
+                   recipe:str|None='paper', # a key of `recipes`, or None (the paper's)
                    settings:dict|None=None, # settings replacing the recipe's (see `recipes`)
                    cbs=None, # callbacks; a `StepLR` among them replaces the recipe's schedule
                    **kwargs): # passed to `reid_learner`
