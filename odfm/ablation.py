@@ -162,11 +162,12 @@ def best_square_map(table:pd.DataFrame, # an impact table
     return (box_masks(cands, size, size)[:, 0].double() * share[:, None, None]).sum(0)
 
 # %% ../nbs/12_ablation.ipynb #51fff3b1
-def impact_summary(base:ODFMConfig, run_dir, seeds=(0, 1, 2, 3, 4)): # shared settings; the run folder; seeds
+def impact_summary(base:ODFMConfig, run_dir, # shared settings; the run folder
+                   seeds=(0, 1, 2, 3, 4), attentions=('block', 'none')): # seeds; attention settings
     "Per attention setting and seed: mean entropy of p̄ (and log S), mean top-quarter mass"
     rows = []
     for s in seeds:
-        for att in ('block', 'none'):
+        for att in attentions:
             p_bar, cands = impact_arrays(phase1_and_mining(replace(base, seed=s, attention=att), run_dir)[2])
             rows.append(dict(attention=att, seed=s, entropy=float(impact_entropy(p_bar).mean()), uniform=math.log(len(cands)),
                              top_quarter=float(top_quarter_mass(p_bar).mean())))

@@ -1,7 +1,8 @@
-"""Re-execute notebooks so their outputs are current: `python tools/refresh_outputs.py [nbs/NN_name.ipynb ...]`.
+"""Re-execute notebooks so their outputs are current: `python tools/refresh_outputs.py [--slow] [nbs/NN_name.ipynb ...]`.
 
 Each notebook runs as `nbdev-test --save` runs it (cells flagged `slow` or `notest` are skipped and keep the outputs
-they have, which come from their committed results files), then loses the outputs that are not the reader's
+they have, which come from their committed results files; `--slow` runs the `slow` cells too, which read those files
+and recompute only what is missing), then loses the outputs that are not the reader's
 business: deprecation notices third-party packages print on import, which also name this machine's site-packages.
 Large PNG outputs are re-encoded as JPEG. Finally `nbdev-clean` strips the metadata. Run from the repository root."""
 import base64, io, re, subprocess, sys
@@ -31,9 +32,9 @@ def shrink(cell, limit:int=40_000):
         buf = io.BytesIO(); im.save(buf, format='JPEG', quality=85)
         d['image/jpeg'] = base64.b64encode(buf.getvalue()).decode()
 
-def refresh(nb_path:Path):
-    "Execute `nb_path` in place, then drop the third-party noise from its outputs"
-    res = subprocess.run(['nbdev-test', '--save', '--n-workers', '1', str(nb_path)], cwd=root, capture_output=True, text=True)
+def refresh(nb_path:Path, slow:bool=False):
+    "Execute `nb_path` in place (with its `slow` cells when `slow`), then drop the third-party noise from its outputs"
+    res = subprocess.run(['nbdev-test', '--save', '--n-workers', '1', *(['--flags', 'slow'] if slow else []), str(nb_path)], cwd=root, capture_output=True, text=True)
     if res.returncode: raise SystemExit(f"{nb_path}: failed\n{res.stderr[-3000:]}")
     nb = nbformat.read(nb_path, as_version=4)
     for c in nb.cells:
@@ -42,5 +43,6 @@ def refresh(nb_path:Path):
     subprocess.run(['nbdev-clean', '--fname', str(nb_path)], cwd=root, check=True)
 
 if __name__ == '__main__':
-    paths = [Path(p) for p in sys.argv[1:]] or sorted((root/'nbs').glob('[0-9]*.ipynb'))
-    for p in paths: refresh(p); print(f'refreshed {p.name}', flush=True)
+    slow = '--slow' in sys.argv[1:]
+    paths = [Path(p) for p in sys.argv[1:] if p != '--slow'] or sorted((root/'nbs').glob('[0-9]*.ipynb'))
+    for p in paths: refresh(p, slow); print(f'refreshed {p.name}', flush=True)
