@@ -24,7 +24,7 @@ from .visualize import top_k, show_heatmap
 from .occlusion import impact_entropy, impact_map, impact_arrays
 from .pipeline import (ODFMConfig, quickstart_settings, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase,
                            mining_phase, query_sets, features)
-from .core import save_json, load_json, read_cached
+from .core import RunLock, save_json, load_json, read_cached
 
 # %% ../nbs/11_synth_validity.ipynb #24eb263e
 def meta_key(path): # an image path
@@ -144,22 +144,24 @@ def retrieval_stats(model, # phase-1 network
 # %% ../nbs/11_synth_validity.ipynb #8d0d7fbf
 def phase1_and_mining(cfg:ODFMConfig, # settings of the run
                       run_dir): # the run folder, shared with `run_odfm`
-    "The run's dataset, phase-1 model (eval mode) and impact table: from the cache, else trained and mined"
-    run = RunDir(run_dir, check_config(cfg)); ds = run_dataset(run)
-    train, valid = train_valid(ds, cfg)
-    model = train_phase(cfg, run.stage('phase1'), train, valid, cfg.epochs1)
-    return ds, model, mining_phase(run, model, train)[0]
+    "The run's dataset, phase-1 model (eval mode) and impact table: from the cache, else trained and mined (holding the run folder)"
+    run = RunDir(run_dir, check_config(cfg))
+    with RunLock(run.path):
+        ds = run_dataset(run); train, valid = train_valid(ds, cfg)
+        model = train_phase(cfg, run.stage('phase1'), train, valid, cfg.epochs1)
+        return ds, model, mining_phase(run, model, train)[0]
 
 # %% ../nbs/11_synth_validity.ipynb #43e8ccd0
 def validity_seed(cfg:ODFMConfig, # settings of the run (`seed` picks the data and the training)
                   run_dir): # the run folder, shared with `run_odfm` and the ablation
     "Every validity number of one seed, cached as JSON under `run_dir/validity`"
     out = Path(run_dir)/'validity'/f'seed{cfg.seed}-{stage_hash(check_config(cfg), "mining")}.json'
-    if (done := read_cached(out)) is not None: return done
-    ds, model, table = phase1_and_mining(cfg, run_dir)
-    res = dict(seed=cfg.seed, **retrieval_stats(model, ds, cfg), **localisation_stats(table, ds.root, cfg.size))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return load_json(save_json(res, out))
+    with RunLock(run_dir):
+        if (done := read_cached(out)) is not None: return done
+        ds, model, table = phase1_and_mining(cfg, run_dir)
+        res = dict(seed=cfg.seed, **retrieval_stats(model, ds, cfg), **localisation_stats(table, ds.root, cfg.size))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return load_json(save_json(res, out))
 
 # %% ../nbs/11_synth_validity.ipynb #d112b6a3
 def validity_checks(r:pd.DataFrame): # one row per seed (`validity_seed` results)
@@ -240,9 +242,10 @@ def variant_stats(cfg:ODFMConfig, # settings of the run whose phase-1 model to u
     "Retrieval numbers of a seed's phase-1 model on a benchmark generated with other settings (cached as JSON)"
     run = RunDir(run_dir, check_config(cfg)); base = run.path/'validity'/'variants'
     out = base/f'{name}-seed{cfg.seed}-{stage_hash(cfg, "phase1")}.json'
-    if (done := read_cached(out)) is not None: return done
-    root = base/f'{name}-{cfg.synth_ids}-{cfg.seed}'
-    if not root.exists(): make_veri(root, **(dict(n_ids=cfg.synth_ids, seed=cfg.seed) | synth_kw))
-    model = phase1_and_mining(cfg, run_dir)[1]
-    res = dict(seed=cfg.seed, variant=name, **synth_kw, **retrieval_stats(model, load_dataset(root), cfg))
-    return load_json(save_json(res, out))
+    with RunLock(run.path):
+        if (done := read_cached(out)) is not None: return done
+        root = base/f'{name}-{cfg.synth_ids}-{cfg.seed}'
+        if not root.exists(): make_veri(root, **(dict(n_ids=cfg.synth_ids, seed=cfg.seed) | synth_kw))
+        model = phase1_and_mining(cfg, run_dir)[1]
+        res = dict(seed=cfg.seed, variant=name, **synth_kw, **retrieval_stats(model, load_dataset(root), cfg))
+        return load_json(save_json(res, out))
