@@ -54,7 +54,12 @@ if __name__ == '__main__':
     p.add_argument('--rows', default=None, help='comma-separated arm names (default: all)')
     a = p.parse_args()
     arms = rows(a.epochs)
-    names = a.rows.split(',') if a.rows else list(arms)
+    names, part = [], ''
+    for piece in (a.rows.split(',') if a.rows else []):  # arm names hold commas: join pieces until they name an arm
+        part = f'{part},{piece}' if part else piece
+        if part in arms: names.append(part); part = ''
+    if part: raise SystemExit(f"unknown row {part!r}; the rows are: {'; '.join(arms)}")
+    names = names or list(arms)
     out = Path(a.out)/'recipe_study.csv'
     done = pd.read_csv(out) if out.exists() else pd.DataFrame(columns=['arm', 'seed'])
     res = [r for r in done.to_dict('records')]
