@@ -110,11 +110,16 @@ stage_keys['mining'] = stage_keys['phase1'] + ['d', 'stride']
 stage_keys['phase3'] = stage_keys['mining'] + ['k', 'sampling', 'epochs3', 'phase3_init', 'temperature']
 hashed_if_changed = {k: recipes['paper'][k] for k in recipe_keys} | dict(temperature=1.)  # newer settings, at the values runs had before them
 
+def _plain_number(o):
+    "A NumPy scalar (a seed read from a pandas column, say) as the Python number it holds, hashed as that number"
+    if isinstance(o, np.generic): return o.item()
+    raise TypeError(f"a setting of type {type(o).__name__} cannot be hashed")
+
 def stage_hash(cfg:ODFMConfig, stage:str)->str: # settings; 'phase1', 'mining' or 'phase3'
     "Eight hex digits identifying the settings `stage` depends on"
     sub = {k: getattr(cfg, k) for k in stage_keys[stage]}
     sub = {k: v for k, v in sub.items() if k not in hashed_if_changed or v != hashed_if_changed[k]}
-    return hashlib.sha1(json.dumps(sub, sort_keys=True).encode()).hexdigest()[:8]
+    return hashlib.sha1(json.dumps(sub, sort_keys=True, default=_plain_number).encode()).hexdigest()[:8]
 
 # %% ../nbs/10_pipeline.ipynb #cb38cf81
 class RunDir:
@@ -428,9 +433,9 @@ quickstart_settings = dict(recipe='cpu', epochs1=24, epochs3=6)
 def quickstart(run_dir:str='odfm-quickstart', # where the data, checkpoints, metrics and figures go
                ids:int=100, # identities of the synthetic benchmark
                seed:int=0, # seed of the data and the training
-               recipe:str='cpu', # training preset: cpu, paper or strong (`07b_strong`)
-               epochs1:int=24, # phase 1 epochs
-               epochs3:int=6): # phase 3 epochs
+               recipe:str=quickstart_settings['recipe'], # training preset: cpu, paper or strong (`07b_strong`)
+               epochs1:int=quickstart_settings['epochs1'], # phase 1 epochs
+               epochs3:int=quickstart_settings['epochs3']): # phase 3 epochs
     "Synthetic benchmark -> phase 1 -> mining -> phase 3 -> metrics of both models, on the CPU in minutes"
     cfg = ODFMConfig(synth_ids=ids, seed=seed, recipe=recipe, epochs1=epochs1, epochs3=epochs3)
     res = run_odfm(cfg, run_dir)
