@@ -56,7 +56,7 @@ def usage()->str:
     rows = [f"  {k:<{width}}  {commands[k].split(':')[0]}" for k in sorted(commands)]
     return '\n'.join(["usage: odfm COMMAND [options]   (odfm COMMAND --help for each)", "", "commands:", *rows])
 
-# %% ../nbs/15_cli.ipynb #83e4bb9e
+# %% ../nbs/15_cli.ipynb #f4801f27
 def run_command(name:str, # a key of `commands`
                 rest:list): # the command's own arguments
     "Parse `rest` with command `name`'s parser and call it; under `torchrun`, through `odfm.distributed.under_torchrun`"
@@ -67,13 +67,13 @@ def run_command(name:str, # a key of `commands`
         return under_torchrun(name, command_function(name), **args)
     return command_function(name)(**args)
 
-# %% ../nbs/15_cli.ipynb #f8d4c349
+# %% ../nbs/15_cli.ipynb #7a6a98f8
 def quiet_third_parties():
     "Hide deprecation notices that third-party packages print on import: they are not the user's business"
     warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
     warnings.filterwarnings('ignore', message=r"The 'mode\.chained_assignment' option is deprecated")  # fastai.tabular under pandas 3
 
-# %% ../nbs/15_cli.ipynb #c34a3863
+# %% ../nbs/15_cli.ipynb #49617050
 user_errors = (OdfmError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
 
 def main(argv:list=None): # arguments after `odfm`; `sys.argv[1:]` when None

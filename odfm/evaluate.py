@@ -153,11 +153,14 @@ JUNK_KEY = np.int64(0x7FFFFFFFFFFFFFFE) # beyond every real key, flag bit clear
 
 # %% ../nbs/08_evaluate.ipynb #80a25f87
 def top_k_indices(d:np.ndarray, # distances [n, Ng]; ranked as float32, must not be NaN
-                  k:int): # how many per row (at most Ng are returned)
+                  k:int, # how many per row (at most Ng are returned)
+                  junk:np.ndarray=None): # bool [n, Ng]: entries never returned; -1 stands in their place at the end
     "Column indices [n, min(k, Ng)] of each row's k smallest distances, ties in column order"
-    keys = rank_keys(d)
-    part = np.partition(keys, k - 1, axis=1)[:, :k] if k < d.shape[1] else keys
-    return ((np.sort(part, axis=1) >> 1) & 0x7FFFFFFF)[:, :k]
+    keys, kk = rank_keys(d), min(k, d.shape[1])
+    if junk is not None: keys[junk] = JUNK_KEY
+    part = np.sort(np.partition(keys, kk - 1, axis=1)[:, :kk] if kk < d.shape[1] else keys, axis=1)
+    idx = (part >> 1) & 0x7FFFFFFF
+    return idx if junk is None else np.where(part == JUNK_KEY, -1, idx)
 
 # %% ../nbs/08_evaluate.ipynb #75efb0e6
 def reference_metrics(dist, # distances [Nq, Ng]

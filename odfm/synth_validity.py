@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
-from PIL import Image
 from .synth import make_veri
-from .datasets import load_dataset
+from .datasets import load_dataset, read_image
 from .evaluate import feature_metrics, euclidean_dist
-from .visualize import top_k, show_heatmap
+from .visualize import top_k, show_heatmap, load_thumb
 from .occlusion import impact_entropy, impact_map, impact_arrays
 from .pipeline import (ODFMConfig, quickstart_settings, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase,
                            mining_phase, query_sets, features)
@@ -52,7 +51,7 @@ def identity_groups(root): # a synthetic root (with `odfm_meta/`)
 def colour_histogram(path, # an image file
                      bins:int=8): # bins per RGB channel
     "The image's colour histogram: `bins`³ shares summing to 1"
-    a = np.asarray(Image.open(path).convert('RGB')).reshape(-1, 3).astype(int) * bins // 256
+    a = np.asarray(read_image(path)).reshape(-1, 3).astype(int) * bins // 256
     h = np.bincount((a[:, 0] * bins + a[:, 1]) * bins + a[:, 2], minlength=bins**3).astype(np.float32)
     return h / h.sum()
 
@@ -207,7 +206,7 @@ def plot_impacts_over_details(table:pd.DataFrame, # an impact table (`mine_impac
 def _draw_one(ax, rows, root, size):
     "One image of `plot_impacts_over_details`"
     cands, p_bar = torch.tensor(np.stack(rows.box)), torch.tensor(rows.p_bar.to_numpy())
-    img = Image.open(rows.path.iloc[0]).convert('RGB').resize((size, size), Image.BILINEAR)
+    img = load_thumb(rows.path.iloc[0], (size, size))
     show_heatmap(img, impact_map(p_bar, cands, size, size), ax=ax, alpha=0.45, title=f'top¼ {float(top_quarter_mass(p_bar[None])[0]):.2f}')
     for x0, y0, x1, y1 in detail_boxes(root, rows.path.iloc[:1], size)[0]: ax.add_patch(Rectangle((x0-.5, y0-.5), x1-x0, y1-y0, fill=False, ec='white', lw=1))
     x0, y0, x1, y1 = cands[p_bar.argmax()].tolist()

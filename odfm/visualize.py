@@ -24,7 +24,9 @@ from PIL import Image
 import ipywidgets as widgets
 from fastcore.basics import patch, store_attr
 from fastai.vision.core import imagenet_stats
-from .evaluate import rank_keys, rank_metrics, ReidMetrics, JUNK_KEY
+from .datasets import read_image
+from .data import decode_resized
+from .evaluate import top_k_indices, rank_metrics, ReidMetrics
 
 # %% ../nbs/09_visualize.ipynb #11c52103
 def _cams(query:pd.DataFrame, gallery:pd.DataFrame): # records with `camid`
@@ -46,12 +48,8 @@ def _check_frames(dist, query:pd.DataFrame, gallery:pd.DataFrame): # distance ma
 # %% ../nbs/09_visualize.ipynb #d4eefa49
 def _top_rows(d:np.ndarray, qv, gv, qc, gc, k:int): # a block of distance rows, labels, list length
     "Gallery indices [n, k] of the best-ranked non-junk images of a block of queries, -1 past the end"
-    keys = rank_keys(d)
-    if qc is not None: keys[(qv[:, None] == gv[None]) & (qc[:, None] == gc[None])] = JUNK_KEY
-    kk = min(k, keys.shape[1])
-    part = np.sort(np.partition(keys, kk - 1, axis=1)[:, :kk] if kk < keys.shape[1] else keys, axis=1)
-    idx = np.where(part == JUNK_KEY, -1, (part >> 1) & 0x7FFFFFFF)
-    return np.pad(idx, ((0, 0), (0, k - kk)), constant_values=-1)
+    idx = top_k_indices(d, k, None if qc is None else (qv[:, None] == gv[None]) & (qc[:, None] == gc[None]))
+    return np.pad(idx, ((0, 0), (0, k - idx.shape[1])), constant_values=-1)
 
 # %% ../nbs/09_visualize.ipynb #23397304
 def top_k(dist, # distances [Nq, Ng] (tensor or array)
@@ -117,10 +115,8 @@ def ranked_list(dist, # distances [Nq, Ng]
 # %% ../nbs/09_visualize.ipynb #004b69e9
 def load_thumb(path, # image file
                size=(64, 64)): # (H, W) of the thumbnail
-    "An RGB thumbnail (uint8 array [H, W, 3]) of the image at `path`"
-    p = Path(path)
-    if not p.is_file(): raise FileNotFoundError(f"image not found: {p}")
-    with Image.open(p) as im: return np.asarray(im.convert('RGB').resize((size[1], size[0])))
+    "An RGB thumbnail (uint8 array [H, W, 3]) of the image at `path`, decoded as the loaders do (`odfm.data.decode_resized`)"
+    return decode_resized(path, size).permute(1, 2, 0).numpy()
 
 def _framed(ax, img, color:str, title:str, lw:float=4): # axes, image, border colour, title
     "Show `img` on `ax` with a coloured border and a small title"
@@ -188,7 +184,7 @@ _MEAN, _STD = (np.array(s) for s in imagenet_stats) # the statistics `odfm.data.
 def image_array(img, # path, PIL image, array [H, W, 3] (uint8 or float in [0, 1]) or tensor [3, H, W]
                 denorm:bool=False): # undo ImageNet normalisation (tensors from `odfm.data`)
     "The image as a float array [H, W, 3] in [0, 1]"
-    if isinstance(img, (str, Path)): img = Image.open(img)
+    if isinstance(img, (str, Path)): img = read_image(img)  # a file that does not decode is named
     if isinstance(img, Image.Image): img = np.asarray(img.convert('RGB'))
     if isinstance(img, torch.Tensor): img = img.detach().cpu().float().permute(1, 2, 0).numpy()
     a = np.asarray(img)
