@@ -23,8 +23,8 @@ __all__ = ['split_names', 'veri_name_re', 'veri_colours', 'veri_types', 'veri776
            'expected_layouts', 'veri_markers', 'dataset_readers', 'decode_errors', 'records', 'ReidDataset',
            'dataset_root', 'read_list', 'parse_list', 'file_kind', 'file_problem', 'check_listed', 'drop_repeats',
            'parse_veri_name', 'read_veri_split', 'read_veri_labels', 'add_veri_labels', 'VeRi776', 'veri_matches',
-           'read_veri_index', 'read_vehicleid_list', 'vehicleid_test_sizes', 'gallery_split', 'VehicleID',
-           'identity_codes', 'camera_of', 'split_identities', 'image_files', 'read_identity_folders',
+           'read_veri_index', 'read_vehicleid_list', 'vehicleid_test_sizes', 'gallery_picks', 'gallery_split',
+           'VehicleID', 'identity_codes', 'camera_of', 'split_identities', 'image_files', 'read_identity_folders',
            'read_split_folders', 'FolderDataset', 'read_csv_records', 'split_by_column', 'CsvDataset', 'detect_layout',
            'load_dataset', 'check_trainable', 'add_labels', 'UnreadableImage', 'undecodable', 'read_image',
            'image_problem', 'readable', 'list_lines', 'check_images', 'describe_bad', 'verify_images', 'dataset_cli']
@@ -268,14 +268,19 @@ def vehicleid_test_sizes(root:Path) -> list: # VehicleID root
     return sorted(int(m[1]) for n in names if (m := re.fullmatch(r'test_list_(\d+)\.txt', n)))
 
 # %% ../nbs/02_datasets.ipynb #2c2633df
+def gallery_picks(vids, # identity of each test image
+                  seed:int=0, # seed of the draws
+                  draw:int=0) -> np.ndarray: # which draw
+    "Sorted row indices of draw `draw`'s gallery: for each identity, its image with the smallest random key"
+    keys = np.random.default_rng([seed, draw]).random(len(vids))
+    return np.sort(pd.Series(keys).groupby(np.asarray(vids)).idxmin().to_numpy())
+
 def gallery_split(test:pd.DataFrame, # test records
                   seed:int=0, # seed of the draws
                   draw:int=0): # which draw
     "Query and gallery records: one random image per identity in the gallery, all the others queries"
-    keys = np.random.default_rng([seed, draw]).random(len(test))
-    pick = pd.Series(keys).groupby(test.vid.values).idxmin().values
     in_gallery = np.zeros(len(test), bool)
-    in_gallery[pick] = True
+    in_gallery[gallery_picks(test.vid.values, seed, draw)] = True
     return test[~in_gallery].reset_index(drop=True), test[in_gallery].reset_index(drop=True)
 
 # %% ../nbs/02_datasets.ipynb #f26d03fa

@@ -8,7 +8,7 @@ Docs: https://odfm-dev.github.io/odfm/evaluate.html.md"""
 __all__ = ['distance_metrics', 'JUNK_KEY', 'check_finite', 'embed', 'check_features', 'unit_rows', 'distance_blocks',
            'pairwise_dist', 'euclidean_dist', 'cosine_dist', 'rank_keys', 'top_k_indices', 'reference_metrics',
            'ReidMetrics', 'metrics_from_reference', 'identity_groups', 'same_id_pairs', 'rank_metrics', 'veri_metrics',
-           'feature_metrics', 'draw_gallery', 'DrawnMetrics', 'vehicleid_metrics']
+           'feature_metrics', 'DrawnMetrics', 'vehicleid_metrics']
 
 # %% ../nbs/08_evaluate.ipynb #bfe92afa
 import math
@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 from fastcore.basics import patch
 from fastprogress.fastprogress import progress_bar
+from .datasets import gallery_picks
 
 # %% ../nbs/08_evaluate.ipynb #cc3bc429
 def _model_device(model:torch.nn.Module): # any module
@@ -394,14 +395,6 @@ def feature_metrics(qf, gf, # query [Nq, D] / gallery [Ng, D] features
         stats = [st for s, d in blocks for st in _rank_block(pool, d, s, qv, gv, qc, gc, groups)]
     return _collect(stats, max_rank, protocol)
 
-# %% ../nbs/08_evaluate.ipynb #d67d3d94
-def draw_gallery(vids:np.ndarray, # identity of each test image
-                 rng:np.random.Generator): # random source
-    "Sorted indices of one randomly chosen image per identity"
-    perm = rng.permutation(len(vids))
-    _, first = np.unique(np.asarray(vids)[perm], return_index=True)
-    return np.sort(perm[first])
-
 # %% ../nbs/08_evaluate.ipynb #28854b97
 @dataclass(eq=False)
 class DrawnMetrics:
@@ -438,16 +431,15 @@ def vehicleid_metrics(df:pd.DataFrame, # test records of one test list, with a `
                       feats, # their features [N, D], in the rows' order
                       n_draws:int=10, # random gallery draws
                       seed:int=0, # seed of the draws
-                      draw=draw_gallery, # `draw(vids, rng)` -> gallery indices
                       max_rank:int=50, # length of the CMC curves
                       distance=euclidean_dist): # `distance(qf, gf)` -> [Nq, Ng], e.g. `cosine_dist` or a re-ranking
-    "VehicleID protocol: one random image per identity is the gallery, the rest are queries; repeated and summarised"
+    "VehicleID protocol: one random image per identity is the gallery (`gallery_picks`), the rest are queries; repeated and summarised"
     if 'vid' not in df: raise ValueError(f"the test records need a 'vid' column, got {list(df.columns)}")
     feats, vids = check_finite(torch.as_tensor(feats).float(), 'test features'), df['vid'].to_numpy()
     if feats.ndim != 2 or len(feats) != len(vids): raise ValueError(f"features {tuple(feats.shape)} do not match {len(vids)} test records")
-    rng, draws = np.random.default_rng(seed), []
-    for _ in range(n_draws):
-        g = draw(vids, rng)
+    draws = []
+    for d in range(n_draws):
+        g = gallery_picks(vids, seed, d)
         q = np.setdiff1d(np.arange(len(vids)), g)
         draws.append(rank_metrics(distance(feats[q], feats[g]), vids[q], vids[g], max_rank=max_rank, protocol='vehicleid'))
     return DrawnMetrics(draws, 'vehicleid', len(np.unique(vids)))
