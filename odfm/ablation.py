@@ -11,17 +11,15 @@ __all__ = ['ablation_arms', 'query_set_names', 'reference_arm', 'paper_numbers',
            'save_ablation', 'ablation_cli']
 
 # %% ../nbs/12_ablation.ipynb #d8cb4f25
-import json, math, time
+import math, time
 from dataclasses import replace, asdict
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import pandas as pd, torch
 import matplotlib.pyplot as plt
-import torchvision.transforms as T
 from scipy import stats
-from fastai.torch_core import TensorImage
 from .core import atomic_write, save_json, load_json, read_cached
-from .synth import make_veri, tiny_veri
-from .occlusion import impact_entropy, box_masks, candidate_boxes, impact_arrays
+from .synth import tiny_veri
+from .occlusion import impact_entropy, box_masks, impact_arrays
 from .synth_validity import phase1_and_mining, top_quarter_mass
 from .pipeline import (ODFMConfig, quickstart_settings, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase,
                            run_odfm, evaluate_model)

@@ -14,7 +14,7 @@ __all__ = ['file_writers', 'phases', 'ddp_upto', 'default_backend', 'init_distri
 import datetime, os, shutil
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import pandas as pd, torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -27,13 +27,10 @@ from fastai.data.core import TfmdDL
 from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier
 from .occlusion import mine_impacts, load_impacts, cached_impacts, impact_arrays, mining_spec, spec_key, state_hash, resolve_window, add_occlusions, save_chunk, finish_impacts
 from .resume import ResumeCheckpoint, fit_resumable
-from .model import save_model, load_model
-from .data import test_dl, load_image
-from .datasets import load_dataset
-from .evaluate import embed
+from .model import load_model
 from .core import OdfmError, RunLock
 from .datasets import split_names
-from .pipeline import ODFMConfig, RunDir, run_dataset, train_valid, mining_phase, config_from_args, train_phase, phase_learner, open_run, run_data, save_phase_model
+from .pipeline import RunDir, run_dataset, train_valid, mining_phase, config_from_args, train_phase, phase_learner, open_run, run_data, save_phase_model
 
 # %% ../nbs/14_distributed.ipynb #e565b9c7
 def default_backend()->str:

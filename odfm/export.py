@@ -15,7 +15,7 @@ __all__ = ['default_size', 'metric_columns', 'unknown_id', 'faiss_min_gallery', 
            'import_onnxruntime', 'onnx_embed', 'check_onnx', 'export_cli']
 
 # %% ../nbs/13_export.ipynb #fb4cab18
-import glob, hashlib, os, re, warnings
+import glob, hashlib, warnings
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -32,7 +32,7 @@ from .model import load_model
 from .evaluate import (embed, check_features, distance_blocks, distance_metrics, feature_metrics, pairwise_dist,
                            rank_metrics, top_k_indices, unit_rows, vehicleid_metrics)
 from .rerank import k_reciprocal_rerank
-from .visualize import RankedList, plot_ranked_lists, UNKNOWN_COLOR
+from .visualize import RankedList, plot_ranked_lists
 from .pipeline import query_sets, cameras
 
 # %% ../nbs/13_export.ipynb #dd777a4a

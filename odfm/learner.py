@@ -10,7 +10,6 @@ __all__ = ['sgd_recipe', 'StepLR', 'ClassifyInValidation', 'override_cbs', 'reid
 # %% ../nbs/07_learner.ipynb #502b991f
 import torch
 from functools import partial
-from pathlib import Path
 from torch import nn
 from fastcore.basics import store_attr, ifnone, patch, first
 from fastcore.foundation import L

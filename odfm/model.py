@@ -21,7 +21,7 @@ from . import __version__
 from .core import OdfmError, DamagedFile, save_torch, load_torch
 from fastai.vision.core import imagenet_stats
 from .data import size_hw
-from .attention import CBAM, capture_maps
+from .attention import CBAM
 
 # %% ../nbs/05_model.ipynb #e9b8a183
 archs = dict(resnet18=(models.resnet18, models.ResNet18_Weights.IMAGENET1K_V1, 512),

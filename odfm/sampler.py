@@ -7,7 +7,6 @@ Docs: https://odfm-dev.github.io/odfm/sampler.html.md"""
 # %% ../nbs/03a_sampler.ipynb #276d63ab
 from __future__ import annotations
 import random
-from fastcore.basics import first
 from fastai.data.core import TfmdDL, DataLoaders
 
 # %% auto #0

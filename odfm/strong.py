@@ -11,7 +11,6 @@ from functools import partial
 import torch, torch.nn.functional as F
 import torchvision.transforms as T
 from fastcore.basics import store_attr, patch
-from fastcore.foundation import L
 from fasttransform import DisplayedTransform, Pipeline
 from fastai.torch_core import TensorImage
 from fastai.data.core import DataLoaders

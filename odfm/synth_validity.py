@@ -21,7 +21,7 @@ from .datasets import load_dataset, read_image
 from .evaluate import feature_metrics, euclidean_dist
 from .visualize import top_k, show_heatmap, load_thumb
 from .occlusion import impact_entropy, impact_map, impact_arrays
-from .pipeline import (ODFMConfig, quickstart_settings, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase,
+from .pipeline import (ODFMConfig, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase,
                            mining_phase, query_sets, features)
 from .core import RunLock, save_json, load_json, read_cached
 

@@ -17,7 +17,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
-from matplotlib.colors import to_rgba
 from matplotlib.ticker import MaxNLocator
 import seaborn as sns
 from PIL import Image
