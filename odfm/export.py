@@ -112,10 +112,9 @@ def evaluate_checkpoint(model:nn.Module, # the network (`meta` from its checkpoi
     "Metrics of `model` on every query set of `ds`, by its protocol"
     if metric not in distance_metrics: raise ValueError(f"metric must be one of {', '.join(distance_metrics)}, got {metric!r}")
     emb = lambda df: embed_records(model, df, size, progress=progress, **kwargs)
-    if isinstance(ds, VehicleID):
-        test = pd.concat([ds.query, ds.gallery], ignore_index=True)
+    if isinstance(ds, VehicleID):  # the dataset's own draws (`VehicleID.split`), from its whole test list
         dist = partial(k_reciprocal_rerank, metric=metric) if rerank else partial(pairwise_dist, metric=metric)
-        return {'vehicleid': vehicleid_metrics(test, emb(test), distance=dist)}
+        return {'vehicleid': vehicleid_metrics(ds.test, emb(ds.test), seed=ds.seed, distance=dist)}
     gf = emb(ds.gallery)
     return {k: evaluate_features(emb(q), gf, q, ds.gallery, metric, rerank, progress) for k, q in query_sets(ds).items() if len(q)}
 
@@ -186,6 +185,7 @@ def load_features(path)->dict: # a file written by `save_features`
     if not path.is_file(): raise FileNotFoundError(f"features file not found: {path}")
     try: z = np.load(path, allow_pickle=False)
     except Exception as e: raise ValueError(f"{path}: not a features file (.npz) ({type(e).__name__})") from None
+    if not isinstance(z, np.lib.npyio.NpzFile): raise ValueError(f"{path}: not a features file (.npz): it holds a single array")
     with z:
         missing = [k for k in ('features', 'paths') if k not in z]
         if missing: raise ValueError(f"{path}: not an odfm features file (missing {', '.join(missing)})")

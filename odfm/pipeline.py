@@ -325,9 +325,8 @@ def cameras(df:pd.DataFrame): # records
 
 def evaluate_model(model, ds, cfg:ODFMConfig)->dict: # network; `ReidDataset`; settings
     "Metrics of `model` on every query set of `ds` (VehicleID: its repeated-draw protocol)"
-    if isinstance(ds, VehicleID):  # the protocol draws its own galleries from the whole test list
-        test = pd.concat([ds.query, ds.gallery], ignore_index=True)
-        return {'vehicleid': vehicleid_metrics(test, features(model, test, cfg), seed=cfg.seed)}
+    if isinstance(ds, VehicleID):  # the protocol's draws are the dataset's own (`VehicleID.split`), from its whole test list
+        return {'vehicleid': vehicleid_metrics(ds.test, features(model, ds.test, cfg), seed=ds.seed)}
     gf, g = features(model, ds.gallery, cfg), ds.gallery
     return {name: feature_metrics(features(model, q, cfg), gf, q.vid.values, g.vid.values, cameras(q), cameras(g))
             for name, q in query_sets(ds).items() if len(q)}
