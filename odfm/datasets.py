@@ -21,13 +21,14 @@ from .synth import VERI_COLOURS, VERI_TYPES
 # %% auto #0
 __all__ = ['split_names', 'veri_name_re', 'veri_colours', 'veri_types', 'veri776_counts', 'vehicleid_test_counts', 'image_exts',
            'expected_layouts', 'veri_markers', 'dataset_readers', 'decode_errors', 'records', 'ReidDataset',
-           'dataset_root', 'read_list', 'parse_list', 'file_kind', 'file_problem', 'check_listed', 'drop_repeats',
-           'parse_veri_name', 'read_veri_split', 'read_veri_labels', 'add_veri_labels', 'VeRi776', 'veri_matches',
-           'read_veri_index', 'read_vehicleid_list', 'vehicleid_test_sizes', 'gallery_picks', 'gallery_split',
-           'VehicleID', 'identity_codes', 'camera_of', 'split_identities', 'image_files', 'read_identity_folders',
-           'read_split_folders', 'FolderDataset', 'read_csv_records', 'split_by_column', 'CsvDataset', 'detect_layout',
-           'load_dataset', 'check_trainable', 'add_labels', 'UnreadableImage', 'undecodable', 'read_image',
-           'image_problem', 'readable', 'list_lines', 'check_images', 'describe_bad', 'verify_images', 'dataset_cli']
+           'absolute_path', 'dataset_root', 'read_list', 'parse_list', 'file_kind', 'file_problem', 'check_listed',
+           'drop_repeats', 'parse_veri_name', 'read_veri_split', 'read_veri_labels', 'add_veri_labels', 'VeRi776',
+           'veri_matches', 'read_veri_index', 'read_vehicleid_list', 'vehicleid_test_sizes', 'gallery_picks',
+           'gallery_split', 'VehicleID', 'identity_codes', 'camera_of', 'split_identities', 'image_files',
+           'read_identity_folders', 'read_split_folders', 'FolderDataset', 'read_csv_records', 'split_by_column',
+           'CsvDataset', 'detect_layout', 'load_dataset', 'check_trainable', 'add_labels', 'UnreadableImage',
+           'undecodable', 'read_image', 'image_problem', 'readable', 'list_lines', 'check_images', 'describe_bad',
+           'verify_images', 'dataset_cli']
 
 # %% ../nbs/02_datasets.ipynb #1922975e
 split_names = ('train', 'query', 'gallery')
@@ -63,9 +64,13 @@ def summary(self:ReidDataset) -> pd.DataFrame:
     return pd.DataFrame({s: row(getattr(self, s)) for s in split_names}).T
 
 # %% ../nbs/02_datasets.ipynb #0f697598
+def absolute_path(p:str|Path) -> Path: # a path, absolute or relative to the working directory
+    "`p` made absolute, `~` expanded and `..` folded (links are not followed): one spelling per file, so caches keyed on paths match"
+    return Path(os.path.abspath(Path(p).expanduser()))
+
 def dataset_root(root:str|Path) -> Path: # folder of a dataset
     "`root` as an absolute path, checked to be an existing folder"
-    p = Path(root).expanduser().absolute()
+    p = absolute_path(root)
     if not p.exists(): raise FileNotFoundError(f"dataset root {p} does not exist")
     if not p.is_dir(): raise NotADirectoryError(f"dataset root {p} is not a folder")
     return p
@@ -414,12 +419,12 @@ def _csv_lines(csv, n):
 def read_csv_records(csv:str|Path, # CSV of path, vid/id[, camid/camera][, split]
                      root:str|Path|None=None): # folder of relative paths; the CSV's folder when None
     "Records from a CSV: every image checked to exist, ids to be whole numbers, repeated rows read once"
-    csv = Path(csv).expanduser().absolute()
+    csv = absolute_path(csv)
     if not csv.is_file(): raise FileNotFoundError(f"CSV file {csv} is missing")
     df = pd.read_csv(csv, dtype=str, keep_default_na=False, skipinitialspace=True)
     if not len(df): raise ValueError(f"CSV file {csv} has no rows")
     lines, base = _csv_lines(csv, len(df)), csv.parent if root is None else dataset_root(root)
-    paths = [p if p.is_absolute() else base/p for p in map(Path, df[_column(df, ['path'], csv)])]
+    paths = [absolute_path(base/p) for p in map(Path, df[_column(df, ['path'], csv)])]
     check_listed(paths, lines, csv)
     vid, cam = _column(df, ['vid', 'id'], csv), _column(df, ['camid', 'camera', 'cam'], csv, required=False)
     res = pd.DataFrame(dict(path=[str(p) for p in paths], vid=_csv_ints(df[vid], vid, csv, lines, signed=False),
@@ -450,7 +455,7 @@ class CsvDataset(ReidDataset):
                  seed:int=0): # seed of the held-out identities and of the gallery draw
         df = read_csv_records(csv, root)
         parts = split_by_column(df, csv) if 'split' in df else split_identities(df, test_frac, seed)
-        super().__init__(*parts, 'csv', Path(csv).expanduser().absolute())
+        super().__init__(*parts, 'csv', absolute_path(csv))
 
 # %% ../nbs/02_datasets.ipynb #5023341f
 expected_layouts = """Expected one of these layouts:
@@ -471,7 +476,7 @@ def _has_identity_folders(root):
 
 def detect_layout(root:str|Path) -> str: # dataset root folder or CSV file
     "The layout of `root`: 'veri776', 'vehicleid', 'csv' or 'folder'"
-    p = Path(root).expanduser().absolute()
+    p = absolute_path(root)
     if not p.exists(): raise FileNotFoundError(f"dataset root {p} does not exist")
     if p.is_file():
         if p.suffix.lower() == '.csv': return 'csv'
