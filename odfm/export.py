@@ -27,7 +27,7 @@ from fastai.vision.core import imagenet_stats
 from fastprogress.fastprogress import progress_bar
 from .core import OdfmError, atomic_write, check_outside, save_json
 from .data import size_hw, decode_resized
-from .datasets import load_dataset, detect_layout, image_exts, VehicleID
+from .datasets import absolute_path, load_dataset, detect_layout, image_exts, VehicleID
 from .model import load_model
 from .evaluate import (embed, check_features, distance_blocks, distance_metrics, feature_metrics, pairwise_dist,
                            rank_metrics, top_k_indices, unit_rows, vehicleid_metrics)
@@ -175,7 +175,7 @@ def save_features(path, # the `.npz` file to write
     arrays = dict(features=feats, vid=r['vid'].to_numpy(np.int64), camid=r['camid'].to_numpy(np.int64),
                   paths=r['path'].astype(str).to_numpy(dtype=str))
     if 'split' in r: arrays['split'] = r['split'].astype(str).to_numpy(dtype=str)
-    if checkpoint is not None: arrays.update(checkpoint=np.array(str(Path(checkpoint).absolute())), checkpoint_sha256=np.array(file_sha256(checkpoint)))
+    if checkpoint is not None: arrays.update(checkpoint=np.array(str(absolute_path(checkpoint))), checkpoint_sha256=np.array(file_sha256(checkpoint)))
     return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 # %% ../nbs/13_export.ipynb #cdb62f93
@@ -243,7 +243,7 @@ def csv_image_records(csv:Path): # a CSV with a `path` column
     "Records of the images a CSV lists (relative paths from its folder); `vid`, `camid`, `split` kept when present"
     df = pd.read_csv(csv, skipinitialspace=True)
     if 'path' not in df: raise ValueError(f"{csv} needs a 'path' column; it has {', '.join(map(str, df.columns))}")
-    df['path'] = [str(p if p.is_absolute() else csv.parent/p) for p in map(Path, df['path'].astype(str))]
+    df['path'] = [str(absolute_path(csv.parent/p)) for p in df['path'].astype(str)]
     gone = [(n, p) for n, p in enumerate(df['path'], 2) if not Path(p).is_file()]
     if gone: raise FileNotFoundError(f"{csv} line {gone[0][0]}: image {gone[0][1]} not found" + (f" ({len(gone) - 1} more)" if len(gone) > 1 else ''))
     return df[[c for c in ('path', 'vid', 'camid', 'split') if c in df]]
@@ -252,12 +252,12 @@ def csv_image_records(csv:Path): # a CSV with a `path` column
 def input_records(spec:str): # an image, folder, glob or CSV, as typed
     "The records one input names"
     p = Path(spec).expanduser()
-    if p.is_dir(): return folder_records(p.absolute())
+    if p.is_dir(): return folder_records(absolute_path(p))
     if p.is_file():
-        if p.suffix.lower() == '.csv': return csv_image_records(p.absolute())
-        if is_image(p): return _paths_frame([p.absolute()], spec)
+        if p.suffix.lower() == '.csv': return csv_image_records(absolute_path(p))
+        if is_image(p): return _paths_frame([absolute_path(p)], spec)
         raise ValueError(f"{spec} is neither an image ({', '.join(sorted(image_exts))}) nor a CSV of paths")
-    if glob.has_magic(spec): return _paths_frame(sorted(Path(f).absolute() for f in glob.glob(str(p), recursive=True) if is_image(Path(f))), f"pattern {spec}")
+    if glob.has_magic(spec): return _paths_frame(sorted(absolute_path(f) for f in glob.glob(str(p), recursive=True) if is_image(Path(f))), f"pattern {spec}")
     raise FileNotFoundError(f"{spec}: no such image, folder, CSV or dataset root")
 
 def find_images(inputs): # inputs as `input_records` takes them (one, or a list)
