@@ -198,17 +198,16 @@ test_dl.__test__ = False  # a library function, not a test, for pytest
 
 # %% ../nbs/03_data.ipynb #afd1588a
 def tiny_dls(n_classes:int=3, n:int=96, size:int=8, bs:int=16, seed:int=0): # classes; training images; side; batch; seed
-    "Tiny tensor `DataLoaders` (train, valid): class c brightens channel c%3 of noisy images"
+    "Tiny `DataLoaders` (train, valid) built as `reid_dls` builds them, random flips included: class c brightens channel c%3 of noisy images"
     from torch.utils.data import TensorDataset
-    from fastai.data.core import DataLoaders
-    from fastai.data.load import DataLoader
     g = torch.Generator().manual_seed(seed)
-    def ds(m):
+    def ds(m, split_idx):
         y = torch.randint(0, n_classes, (m,), generator=g)
         x = torch.randn(m, 3, size, size, generator=g)*0.5
         x[torch.arange(m), y % 3] += 2*(1 + y // 3).float()[:, None, None]
-        return TensorDataset(x, y)
-    return DataLoaders(DataLoader(ds(n), bs=bs, shuffle=True, drop_last=True), DataLoader(ds(n//2), bs=bs))
+        res = TensorDataset(x, y); res.split_idx = split_idx  # which batch transforms apply, as `ReidImages` says
+        return res
+    return DataLoaders.from_dsets(ds(n, 0), ds(n//2, 1), bs=bs, after_batch=[ImageBatch(), FlipBatch()], device='cpu', num_workers=0)
 
 # %% ../nbs/03_data.ipynb #5bdac4eb
 class TinyReid(torch.nn.Module):

@@ -106,3 +106,72 @@ def test_no_loader_runs_a_planted_pickle(tmp_path):
         with pytest.warns(UserWarning): assert cached_impacts(folder, recs) is None
         pd.testing.assert_frame_equal(mine(), first)
     assert not marker.exists()
+
+
+# `odfm run` itself, killed with SIGKILL inside a chosen phase: `KILLER` wraps `Learner.fit` so that the fit of `phase`
+# kills its process at `at` (as `TRAIN` above), then calls the `odfm` command's own entry point.
+KILLER = r'''
+import os, signal, sys
+from fastai.learner import Learner
+from fastai.callback.core import Callback
+phase, kill, argv = sys.argv[1], eval(sys.argv[2]), sys.argv[3:]
+class Kill(Callback):
+    order = {'logged': 55, 'saved': 99}.get(kill[1], 0)
+    def after_batch(self):
+        if self.training and (self.epoch, self.iter) == kill: os.kill(os.getpid(), signal.SIGKILL)
+    def after_epoch(self):
+        if (self.epoch, self.order and kill[1]) == kill: os.kill(os.getpid(), signal.SIGKILL)
+fit = Learner.fit
+def killing_fit(self, *args, cbs=None, **kwargs):
+    if any(getattr(cb, 'phase', None) == phase for cb in cbs or []): cbs = [*cbs, Kill()]
+    return fit(self, *args, cbs=cbs, **kwargs)
+Learner.fit = killing_fit
+from odfm.cli import main
+main(argv)
+'''
+
+@pytest.fixture(scope='module')
+def tiny_root(tmp_path_factory):
+    from odfm.synth import tiny_veri
+    return tiny_veri(tmp_path_factory.mktemp('data')/'veri', n_ids=8)
+
+def odfm_run(root, run_dir, *extra, epochs=(1, 3)):
+    "`odfm run`'s arguments on the tiny root: `epochs` of phases 1 and 3"
+    return ['run', '--run-dir', str(run_dir), '--root', str(root), '--size', '32', '--bs', '8', '--epochs1', str(epochs[0]),
+            '--epochs3', str(epochs[1]), '--d', '16', '--stride', '8', *extra]
+
+def killed(phase, kill, argv):
+    "Run `odfm` with `argv`, killed in `phase` at `kill`; True when it was killed"
+    r = subprocess.run([sys.executable, '-c', KILLER, phase, repr(kill), *argv], capture_output=True, text=True)
+    if r.returncode not in (0, -9): pytest.fail(r.stderr[-3000:])
+    return r.returncode == -9
+
+def finished(run):
+    "The final weights and training logs of a finished run, by file"
+    out = {p.relative_to(run).as_posix(): torch.load(p, weights_only=True)['state_dict'] for p in run.glob('*/model.pth')}
+    return out | {p.relative_to(run).as_posix(): history(p.parent) for p in run.glob('*/history.csv')}
+
+def same(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], pd.DataFrame): pd.testing.assert_frame_equal(a[k], b[k], check_exact=True)
+        else: assert all(torch.equal(a[k][n], b[k][n]) for n in a[k]), k
+
+kills = [(0, 'logged'), (1, 'saved'), (2, 1), (2, 'logged')]  # before any resume point, right after one, mid-epoch, between log and resume point
+
+@pytest.mark.parametrize('extra', [[], ['--sampling', 'uniform'], ['--sampling', 'topk', '--k', '2'], ['--random-erasing', '0.5'],
+                                   ['--sampler-p', '2', '--sampler-k', '4']], ids=' '.join)
+def test_odfm_run_killed_in_phase3_resumes_bit_for_bit(tiny_root, tmp_path, extra):
+    straight, resumed = tmp_path/'straight', tmp_path/'resumed'
+    assert not killed('none', (0, 0), odfm_run(tiny_root, straight, *extra))
+    for kill in kills: assert killed('phase3', kill, odfm_run(tiny_root, resumed, *extra)), kill
+    assert not killed('none', (0, 0), odfm_run(tiny_root, resumed, *extra))
+    same(finished(straight), finished(resumed))
+
+def test_odfm_run_killed_in_phase1_resumes_bit_for_bit(tiny_root, tmp_path):
+    straight, resumed = tmp_path/'straight', tmp_path/'resumed'
+    run = lambda folder: odfm_run(tiny_root, folder, epochs=(3, 1))
+    assert not killed('none', (0, 0), run(straight))
+    for kill in kills: assert killed('phase1', kill, run(resumed)), kill
+    assert not killed('none', (0, 0), run(resumed))
+    same(finished(straight), finished(resumed))
