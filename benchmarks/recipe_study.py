@@ -33,7 +33,7 @@ def measure(name:str, settings:dict, seed:int, run_dir:Path)->dict:
     with RunLock(run.path):
         ds = run_data(run, ds)
         t = time.perf_counter()
-        model = train_phase(cfg, run.stage('phase1'), *train_valid(ds, cfg), cfg.epochs1)
+        model = train_phase(cfg, run.make('phase1'), *train_valid(ds, cfg), cfg.epochs1)
         secs = time.perf_counter() - t
         stats = retrieval_stats(model, ds, cfg)
     keep = ['mAP_query_clean', 'R1_query_clean', 'mAP_query_occluded', 'mAP_query_occluded_clean', 'mAP_query', 'mAP_hist']

@@ -6,7 +6,7 @@ Docs: https://odfm-dev.github.io/odfm/ablation.html.md"""
 
 # %% auto #0
 __all__ = ['ablation_arms', 'query_set_names', 'reference_arm', 'paper_numbers', 'synthesis', 'arm_config', 'training_passes',
-           'run_erasing', 'run_arm', 'arm_rows', 'run_ablation', 'summary_table', 'paired_differences', 'paired_table',
+           'run_arm', 'arm_rows', 'run_ablation', 'summary_table', 'paired_differences', 'paired_table',
            'plot_ablation', 'best_square_map', 'impact_summary', 'plot_best_squares', 'quick_root', 'ablation_config',
            'save_ablation', 'ablation_cli']
 
@@ -21,33 +21,33 @@ from .core import atomic_write, save_json, load_json, read_cached
 from .synth import tiny_veri
 from .occlusion import impact_entropy, box_masks, impact_arrays
 from .synth_validity import phase1_and_mining, top_quarter_mass
-from .pipeline import (ODFMConfig, quickstart_settings, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase,
-                           run_odfm, evaluate_model)
+from .pipeline import ODFMConfig, quickstart_settings, check_config, run_odfm
 
 # %% ../nbs/12_ablation.ipynb #998be3aa
 from .strong import RandomErasingBatch  # the strong recipe's transform (07b_strong), kept under this name here
 
 # %% ../nbs/12_ablation.ipynb #f190e3d4
-ablation_arms = {  # name -> (settings that differ from the base, Random Erasing in phase 3)
-    'baseline':       (dict(attention='none', sampling='none'), False),     # ResNet, phase 1 trained longer
-    '+attention':     (dict(attention='block', sampling='none'), False),    # CBAM, phase 1 trained longer
-    '+synthesis':     (dict(attention='none', sampling='impact'), False),
-    'ODFM':           (dict(attention='block', sampling='impact'), False),  # both: the paper's method
-    'uniform':        (dict(attention='block', sampling='uniform'), False), # T → ∞
-    'top-k':          (dict(attention='block', sampling='topk'), False),    # T → 0
-    'T=0.5':          (dict(attention='block', sampling='impact', temperature=0.5), False),
-    'T=2':            (dict(attention='block', sampling='impact', temperature=2.), False),
-    'T=4':            (dict(attention='block', sampling='impact', temperature=4.), False),
-    'random erasing': (dict(attention='block', sampling='none'), True)}
+ablation_arms = {  # name -> settings that differ from the base
+    'baseline':       dict(attention='none', sampling='none'),     # ResNet, phase 1 trained longer
+    '+attention':     dict(attention='block', sampling='none'),    # CBAM, phase 1 trained longer
+    '+synthesis':     dict(attention='none', sampling='impact'),
+    'ODFM':           dict(attention='block', sampling='impact'),  # both: the paper's method
+    'uniform':        dict(attention='block', sampling='uniform'), # T → ∞
+    'top-k':          dict(attention='block', sampling='topk'),    # T → 0
+    'T=0.5':          dict(attention='block', sampling='impact', temperature=0.5),
+    'T=2':            dict(attention='block', sampling='impact', temperature=2.),
+    'T=4':            dict(attention='block', sampling='impact', temperature=4.),
+    'random erasing': dict(attention='block', sampling='none', erasing3=0.5)}
 
 def synthesis(cfg:ODFMConfig): return cfg.sampling != 'none' and cfg.k > 0 # does phase 3 add occluded copies?
 
 # %% ../nbs/12_ablation.ipynb #c4fe248b
-def arm_config(arm:str, # a key of `ablation_arms`
-               base:ODFMConfig): # the shared settings (its `epochs3` is the synthesis arms')
+def arm_config(arm:str, # a key of `arms`
+               base:ODFMConfig, # the shared settings (its `epochs3` is the synthesis arms')
+               arms:dict=ablation_arms): # name -> the settings that differ from `base`
     "The settings of one arm: phase 3 of arms without synthesis lasts (1+k)·epochs3 epochs"
-    if arm not in ablation_arms: raise ValueError(f"unknown arm {arm!r}; choose from {', '.join(ablation_arms)}")
-    cfg = replace(base, **ablation_arms[arm][0])
+    if arm not in arms: raise ValueError(f"unknown arm {arm!r}; choose from {', '.join(arms)}")
+    cfg = replace(base, **arms[arm])
     return cfg if synthesis(cfg) else replace(cfg, epochs3=(1 + base.k) * base.epochs3)
 
 def training_passes(cfg:ODFMConfig, # an arm's settings
@@ -56,23 +56,10 @@ def training_passes(cfg:ODFMConfig, # an arm's settings
     return n_train * cfg.epochs1 + (1 + cfg.k * synthesis(cfg)) * n_train * cfg.epochs3
 
 # %% ../nbs/12_ablation.ipynb #a41e8d01
-def run_erasing(cfg:ODFMConfig, # settings (phase 3: `epochs3` epochs on the originals)
-                run_dir): # the run folder, shared with `run_odfm`
-    "Phase 1 (shared), then phase 3 on the originals with `RandomErasingBatch`; `run_odfm`'s result format"
-    run = RunDir(run_dir, check_config(cfg)); folder = run.path/f'erasing-{stage_hash(cfg, "phase3")}'
-    if (done := read_cached(folder/'metrics.json')) is not None: return done
-    ds, t = run_dataset(run), time.perf_counter(); train, valid = train_valid(ds, cfg)
-    m1 = train_phase(cfg, run.stage('phase1'), train, valid, cfg.epochs1)
-    m3 = train_phase(cfg, folder, train, valid, cfg.epochs3, init=m1, tfms=[] if cfg.random_erasing else [RandomErasingBatch()])  # a recipe that erases already needs no second eraser
-    metrics = {'phase1': evaluate_model(m1, ds, cfg), 'odfm': evaluate_model(m3, ds, cfg)}
-    res = dict(config=asdict(cfg), n_train=len(train), n_occluded=0, seconds=dict(total=time.perf_counter() - t),
-               metrics={m: {q: v.to_dict() for q, v in sets.items()} for m, sets in metrics.items()})
-    return load_json(save_json(res, folder/'metrics.json'))
-
-def run_arm(arm:str, base:ODFMConfig, run_dir): # a key of `ablation_arms`; shared settings; the run folder
+def run_arm(arm:str, base:ODFMConfig, run_dir, # a key of `arms`; shared settings; the run folder
+            arms:dict=ablation_arms): # name -> the settings that differ from `base`
     "The result of one arm (`run_odfm`'s format), trained or read back"
-    cfg = arm_config(arm, base)
-    return run_erasing(cfg, run_dir) if ablation_arms[arm][1] else run_odfm(cfg, run_dir)
+    return run_odfm(arm_config(arm, base, arms), run_dir)
 
 # %% ../nbs/12_ablation.ipynb #2fd03924
 query_set_names = dict(query='as generated', query_clean='clean', query_occluded='occluded')
@@ -92,15 +79,16 @@ reference_arm = 'ODFM'
 def run_ablation(base:ODFMConfig, # shared settings (`seed` is replaced by each of `seeds`)
                  run_dir, # the run folder
                  seeds=(0, 1, 2, 3, 4), # seeds: each generates its own benchmark and trains every arm
-                 arms=tuple(ablation_arms), # arms to run
+                 arms:dict=ablation_arms, # name -> the settings that differ from `base`
+                 phase1_rows:dict={reference_arm: 'phase 1 only'}, # arm -> name of the rows of its phase-1 model
                  log=print): # called with a line per finished arm
-    "Long table of every arm and seed, plus 'phase 1 only' rows of the reference arm's phase-1 model"
+    "Long table of every arm and seed, plus rows of the phase-1 models of the arms in `phase1_rows`"
     rows = []
     for s in seeds:
         for arm in arms:
-            t = time.perf_counter(); res = run_arm(arm, replace(base, seed=s), run_dir)
+            t = time.perf_counter(); res = run_arm(arm, replace(base, seed=s), run_dir, arms)
             rows += arm_rows(arm, res)
-            if arm == reference_arm: rows += arm_rows('phase 1 only', res, 'phase1')
+            if arm in phase1_rows: rows += arm_rows(phase1_rows[arm], res, 'phase1')
             log(f"seed {s} {arm}: mAP clean {100 * res['metrics']['odfm']['query_clean']['mAP']:.1f}, "
                 f"occluded {100 * res['metrics']['odfm']['query_occluded']['mAP']:.1f} ({time.perf_counter() - t:.0f} s)")
     return pd.DataFrame(rows)
@@ -221,13 +209,13 @@ def ablation_cli(run_dir:str='odfm-ablation', # the run folder: data, phases and
     "ODFM's ablation at equal training passes: every arm × seed, mean ± std, paired comparisons, chart"
     base = ablation_config(run_dir, quick, synth_ids=ids, recipe=recipe, epochs1=epochs1, epochs3=epochs3)
     seeds = [int(s) for s in (seeds or ('0,1' if quick else '0,1,2,3,4')).split(',')]
-    arms = [a.strip() for a in arms.split(',')] if arms else list(ablation_arms)
-    for a in arms: arm_config(a, base)  # unknown arms fail before any training
+    names = [a.strip() for a in arms.split(',')] if arms else list(ablation_arms)
+    for a in names: arm_config(a, base)  # unknown arms fail before any training
     parts = []
     for s in seeds:  # the tables are rewritten after each seed: an interrupted run leaves whole seeds behind
-        parts.append(run_ablation(base, run_dir, [s], arms))
+        parts.append(run_ablation(base, run_dir, [s], {a: ablation_arms[a] for a in names}))
         df = pd.concat(parts, ignore_index=True); save_ablation(df, Path(run_dir)/'ablation')
     print(summary_table(df).to_string())
-    if reference_arm in arms: print(f"\npaired against {reference_arm}:\n{paired_table(df).to_string()}")
+    if reference_arm in names: print(f"\npaired against {reference_arm}:\n{paired_table(df).to_string()}")
     print(f"\ntables and chart: {Path(run_dir)/'ablation'}")
     return df

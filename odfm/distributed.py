@@ -30,7 +30,7 @@ from .resume import ResumeCheckpoint, fit_resumable
 from .model import load_model
 from .core import OdfmError, RunLock
 from .datasets import split_names
-from .pipeline import RunDir, run_dataset, train_valid, mining_phase, config_from_args, train_phase, phase_learner, open_run, run_data, save_phase_model
+from .pipeline import RunDir, read_data, train_valid, mining_phase, config_from_args, train_phase, phase_learner, open_run, run_data, save_phase_model
 
 # %% ../nbs/14_distributed.ipynb #e565b9c7
 def default_backend()->str:
@@ -249,13 +249,13 @@ def ddp_phases(run:RunDir, # the run (its folder must be seen by every rank)
     "Run the pipeline's phases up to `upto` across the process group, leaving their results in `run`"
     if upto not in phases: raise ValueError(f"upto must be one of {phases}, got {upto!r}")
     cfg = run.cfg
-    train, valid = train_valid(on_rank0_first(run_dataset, run) if ds is None else ds, cfg)
-    m1 = ddp_train_phase(cfg, run.stage('phase1'), train, valid, cfg.epochs1, sync_bn=sync_bn)
+    train, valid = train_valid(on_rank0_first(read_data, run) if ds is None else ds, cfg)
+    m1 = ddp_train_phase(cfg, run.make('phase1'), train, valid, cfg.epochs1, sync_bn=sync_bn)
     if upto == 'phase1': return m1
-    mine_distributed(m1, train, run.stage('mining'), size=cfg.size, d=cfg.d, sw=cfg.stride, sh=cfg.stride, num_workers=cfg.num_workers)
+    mine_distributed(m1, train, run.make('mining'), size=cfg.size, d=cfg.d, sw=cfg.stride, sh=cfg.stride, num_workers=cfg.num_workers)
     if upto == 'mining': return m1
     _, occ = mining_phase(run, m1, train)
-    return ddp_train_phase(cfg, run.stage('phase3'), add_occlusions(train, occ), valid, cfg.epochs3,
+    return ddp_train_phase(cfg, run.make('phase3'), add_occlusions(train, occ), valid, cfg.epochs3,
                            init=m1 if cfg.phase3_init == 'phase1' else None, sync_bn=sync_bn)
 
 # %% ../nbs/14_distributed.ipynb #077fb2a5

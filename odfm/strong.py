@@ -72,34 +72,44 @@ def __call__(self:ReidLoss, pred, targ): # logits, or (logits, features); identi
 
 # %% ../nbs/07b_strong.ipynb #ee807bf2
 class WarmupStepLR(StepLR):
-    "`StepLR` with a linear warmup from `warmup_from` × the base rates over `warmup` epochs, and decays at `milestones`"
+    "`StepLR` with a linear warmup, and decays at `milestones`, at fractions `decay_at` of the fit, or by a cosine over it"
     def __init__(self, lrs:tuple=(0.01, 0.02), # base rate of each parameter group (body, head)
-                 step:int=25, # epochs between two decays, when `milestones` is None
+                 step:int=25, # epochs between two decays, when there are neither `milestones` nor `decay_at`
                  gamma:float=0.1, # decay factor
                  milestones:tuple|None=None, # epochs at which the rates decay; None or empty: every `step` epochs
                  warmup:float=0, # epochs of warmup; 0: none
-                 warmup_from:float=0.1): # factor w0 of the base rates at the start of warmup
-        super().__init__(lrs, step, gamma); store_attr('milestones,warmup,warmup_from')
+                 warmup_from:float=0.1, # factor w0 of the base rates at the start of warmup
+                 decay_at:tuple=(), # fractions of the fit's epochs at which the rates decay (replace `milestones`)
+                 cosine:bool=False): # anneal by a half cosine to 0 at the end of the fit instead of decaying in steps
+        super().__init__(lrs, step, gamma); store_attr('milestones,warmup,warmup_from,decay_at,cosine')
 
 # %% ../nbs/07b_strong.ipynb #6618186d
 @patch
-def factor(self:WarmupStepLR, t:float): # epochs done, fractional
-    "The warmup factor times the decay at time `t`"
-    warm = 1. if self.warmup <= 0 else self.warmup_from + (1 - self.warmup_from) * min(t / self.warmup, 1.)
-    n = sum(m <= math.floor(t) for m in self.milestones) if self.milestones else math.floor(t) // self.step
-    return warm * self.gamma**n
+def decays(self:WarmupStepLR, t:float, n_epoch:int): # epochs done, fractional; the fit's length
+    "How many ×γ decays have passed at time `t`"
+    ms = [round(f * n_epoch) for f in self.decay_at] if self.decay_at else self.milestones
+    return sum(m <= math.floor(t) for m in ms) if ms else math.floor(t) // self.step
 
 @patch
-def lrs_at(self:WarmupStepLR, t:float, base:list|None=None): # epochs done, fractional; base rates, `lrs` when None
+def factor(self:WarmupStepLR, t:float, # epochs done, fractional
+           n_epoch:int|None=None): # the fit's length; this fit's when None
+    "The warmup factor times the decay (or the cosine) at time `t`"
+    warm = 1. if self.warmup <= 0 else self.warmup_from + (1 - self.warmup_from) * min(t / self.warmup, 1.)
+    n_epoch = n_epoch or self.n_epoch
+    return warm * (0.5 * (1 + math.cos(math.pi * t / n_epoch)) if self.cosine else self.gamma**self.decays(t, n_epoch))
+
+@patch
+def lrs_at(self:WarmupStepLR, t:float, base:list|None=None, # epochs done, fractional; base rates, `lrs` when None
+           n_epoch:int|None=None): # the fit's length; this fit's when None
     "The rate of each group at time `t`"
-    return [lr * self.factor(t) for lr in (self.lrs if base is None else base)]
+    return [lr * self.factor(t, n_epoch) for lr in (self.lrs if base is None else base)]
 
 # %% ../nbs/07b_strong.ipynb #702b73cb
 @patch
 def before_batch(self:WarmupStepLR):
-    "Set the rates of this batch while warming up"
-    if self.active and self.training and self.epoch + self.iter / self.n_iter < self.warmup:
-        self.opt.set_hyper('lr', self.lrs_at(self.epoch + self.iter / self.n_iter, self.base))
+    "Set the rates of this batch while warming up or annealing"
+    t = self.epoch + self.iter / self.n_iter
+    if self.active and self.training and (self.cosine or t < self.warmup): self.opt.set_hyper('lr', self.lrs_at(t, self.base))
 
 # %% ../nbs/07b_strong.ipynb #6806bae8
 opt_names = ('sgd', 'adam')
@@ -143,9 +153,9 @@ def recipe_dls(dls:DataLoaders, # training and validation loaders (e.g. `odfm.da
 # %% ../nbs/07b_strong.ipynb #4056d10a
 recipes = dict(
     paper=dict(bs=32, sampler_p=0, sampler_k=0, triplet=0., margin=0.3, label_smoothing=0., bnneck=False, last_stride=2, dropout=0.5,
-               opt='sgd', lr_body=0.01, lr_head=0.02, step=25, milestones=(), warmup=0, random_erasing=0.),
+               opt='sgd', lr_body=0.01, lr_head=0.02, step=25, milestones=(), warmup=0, random_erasing=0., schedule='step', decay_at=()),
     strong=dict(bs=64, sampler_p=16, sampler_k=4, triplet=1., margin=0.3, label_smoothing=0.1, bnneck=True, last_stride=1, dropout=0.,
-                opt='adam', lr_body=3.5e-4, lr_head=3.5e-4, step=25, milestones=(40, 70), warmup=10, random_erasing=0.5))
+                opt='adam', lr_body=3.5e-4, lr_head=3.5e-4, step=25, milestones=(40, 70), warmup=10, random_erasing=0.5, schedule='step', decay_at=()))
 recipes['cpu'] = recipes['paper'] | dict(sampler_p=8, sampler_k=4, triplet=1.)
 
 def recipe_settings(recipe:str|None='paper', # a key of `recipes` ('paper', 'strong', 'cpu'), or None (the paper's)
@@ -167,7 +177,8 @@ def recipe_learner(dls:DataLoaders, # training and validation loaders (before th
     s = recipe_settings(recipe, **(settings or {}))
     dls = recipe_dls(dls, s['sampler_p'], s['sampler_k'], s['random_erasing'])
     lrs = (s['lr_body'], s['lr_head'])
-    sched = WarmupStepLR(lrs, step=s['step'], milestones=s['milestones'], warmup=s['warmup'])
+    sched = WarmupStepLR(lrs, step=s['step'], milestones=s['milestones'], warmup=s['warmup'], decay_at=s['decay_at'],
+                         cosine=s['schedule'] == 'cosine')
     return reid_learner(dls, model, lrs=lrs, step=s['step'], loss_func=ReidLoss(s['label_smoothing'], s['triplet'], s['margin']),
                         opt_func=opt_recipe(s['opt']), cbs=override_cbs([sched], cbs), **kwargs)
 

@@ -21,7 +21,7 @@ from .datasets import load_dataset, read_image
 from .evaluate import feature_metrics, euclidean_dist
 from .visualize import top_k, show_heatmap, load_thumb
 from .occlusion import impact_entropy, impact_map, impact_arrays
-from .pipeline import (ODFMConfig, RunDir, check_config, stage_hash, run_dataset, train_valid, train_phase,
+from .pipeline import (ODFMConfig, RunDir, check_config, read_data, train_valid, train_phase,
                            mining_phase, query_sets, features)
 from .core import RunLock, save_json, load_json, read_cached
 
@@ -146,16 +146,17 @@ def phase1_and_mining(cfg:ODFMConfig, # settings of the run
     "The run's dataset, phase-1 model (eval mode) and impact table: from the cache, else trained and mined (holding the run folder)"
     run = RunDir(run_dir, check_config(cfg))
     with RunLock(run.path):
-        ds = run_dataset(run); train, valid = train_valid(ds, cfg)
-        model = train_phase(cfg, run.stage('phase1'), train, valid, cfg.epochs1)
+        ds = read_data(run); train, valid = train_valid(ds, cfg)
+        model = train_phase(cfg, run.make('phase1'), train, valid, cfg.epochs1)
         return ds, model, mining_phase(run, model, train)[0]
 
 # %% ../nbs/11_synth_validity.ipynb #43e8ccd0
 def validity_seed(cfg:ODFMConfig, # settings of the run (`seed` picks the data and the training)
                   run_dir): # the run folder, shared with `run_odfm` and the ablation
-    "Every validity number of one seed, cached as JSON under `run_dir/validity`"
-    out = Path(run_dir)/'validity'/f'seed{cfg.seed}-{stage_hash(check_config(cfg), "mining")}.json'
-    with RunLock(run_dir):
+    "Every validity number of one seed, cached as JSON under `run_dir/validity`, named after the mining stage and the test data"
+    run = RunDir(run_dir, check_config(cfg))
+    with RunLock(run.path):
+        read_data(run); out = run.path/'validity'/f"seed{cfg.seed}-{run.stage('mining').name.split('-', 1)[1]}-{run.keys['test']}.json"
         if (done := read_cached(out)) is not None: return done
         ds, model, table = phase1_and_mining(cfg, run_dir)
         res = dict(seed=cfg.seed, **retrieval_stats(model, ds, cfg), **localisation_stats(table, ds.root, cfg.size))
@@ -240,8 +241,8 @@ def variant_stats(cfg:ODFMConfig, # settings of the run whose phase-1 model to u
                   **synth_kw): # `make_veri` parameters that differ from the defaults
     "Retrieval numbers of a seed's phase-1 model on a benchmark generated with other settings (cached as JSON)"
     run = RunDir(run_dir, check_config(cfg)); base = run.path/'validity'/'variants'
-    out = base/f'{name}-seed{cfg.seed}-{stage_hash(cfg, "phase1")}.json'
     with RunLock(run.path):
+        read_data(run); out = base/f"{name}-seed{cfg.seed}-{run.stage('phase1').name.split('-', 1)[1]}.json"
         if (done := read_cached(out)) is not None: return done
         root = base/f'{name}-{cfg.synth_ids}-{cfg.seed}'
         if not root.exists(): make_veri(root, **(dict(n_ids=cfg.synth_ids, seed=cfg.seed) | synth_kw))

@@ -22,9 +22,10 @@ def ddp_run(tmp_path_factory):
            '--size', '32', '--bs', '4', '--epochs1', '1', '--epochs3', '1']
     res = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    from odfm.pipeline import ODFMConfig, RunDir
-    cfg = ODFMConfig(root=str(tmp/'veri'), size=32, bs=4, epochs1=1, epochs3=1, d=16, stride=8)
-    return RunDir(tmp/'run', cfg), res.stdout
+    from odfm.pipeline import ODFMConfig, RunDir, read_data
+    run = RunDir(tmp/'run', ODFMConfig(root=str(tmp/'veri'), size=32, bs=4, epochs1=1, epochs3=1, d=16, stride=8))
+    read_data(run)
+    return run, res.stdout
 
 def test_rank0_checkpoint_loads_in_one_process(ddp_run):
     from odfm.model import load_model
@@ -38,9 +39,9 @@ def test_rank0_checkpoint_loads_in_one_process(ddp_run):
 def test_sharded_mining_equals_one_process(ddp_run, tmp_path):
     from odfm.model import load_model
     from odfm.occlusion import mine_impacts, load_impacts
-    from odfm.pipeline import run_dataset, train_valid
+    from odfm.pipeline import read_data, train_valid
     run, cfg = ddp_run[0], ddp_run[0].cfg
-    train, _ = train_valid(run_dataset(run), cfg)
+    train, _ = train_valid(read_data(run), cfg)
     single = mine_impacts(load_model(run.stage('phase1')/'model.pth'), train, tmp_path, size=32, d=16, sw=8, sh=8, progress=False)
     [merged_dir] = list(run.stage('mining').glob('impacts-*'))
     [single_dir] = list(tmp_path.glob('impacts-*'))
