@@ -1,6 +1,6 @@
 """Occlusion-mining throughput against plain batched inference of the same model, measured in one run.
 
-Mining (`odfm.occlusion.mine_impacts`) decodes each image once from disk, builds its S occluded copies on the
+Mining (`odfm.mining.mine_impacts`) decodes each image once from disk, builds its S occluded copies on the
 device and scores them with the clean image in forward passes of bs//(S+1)·(S+1) images. It also saves chunks and
 assembles the table. The baseline is a plain `model(x)` loop over an in-memory tensor batch of the same size, for
 as many images as there are candidates (N·S), made of the same decoded images. The ratio (candidates/s ÷ images/s) is the fraction of plain inference
@@ -13,7 +13,8 @@ import argparse, statistics, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torchvision
 from PIL import Image
-from odfm.occlusion import mine_impacts, candidate_boxes, resolve_window
+from odfm.occlusion import candidate_boxes, resolve_window
+from odfm.mining import mine_impacts
 
 MEAN, STD = torch.tensor([0.485, 0.456, 0.406])[:, None, None], torch.tensor([0.229, 0.224, 0.225])[:, None, None]
 

@@ -34,7 +34,7 @@ from odfm.datasets import load_dataset, add_labels
 from odfm.data import reid_dls, ReidImages
 from odfm.model import ReidNet
 from odfm.learner import reid_learner
-from odfm.occlusion import mine_impacts
+from odfm.mining import mine_impacts
 from fastai.callback.core import Callback
 import fastai.callback.channelslast, fastai.callback.fp16  # patch Learner.to_channelslast and .to_bf16
 

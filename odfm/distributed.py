@@ -25,7 +25,8 @@ from fastai.callback.progress import ProgressCallback, CSVLogger
 from fastai.callback.tracker import SaveModelCallback
 from fastai.data.core import TfmdDL
 from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier
-from .occlusion import mine_impacts, load_impacts, cached_impacts, impact_arrays, mining_spec, spec_key, state_hash, resolve_window, add_occlusions, save_chunk, finish_impacts
+from .occlusion import impact_arrays, resolve_window, add_occlusions
+from .mining import mine_impacts, load_impacts, cached_impacts, mining_spec, spec_key, state_hash, save_chunk, finish_impacts
 from .resume import ResumeCheckpoint, fit_resumable
 from .model import load_model
 from .core import OdfmError, RunLock

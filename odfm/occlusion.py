@@ -6,17 +6,16 @@ Docs: https://odfm-dev.github.io/odfm/occlusion.html.md"""
 
 # %% auto #0
 __all__ = ['sampling_methods', 'check_window', 'candidate_boxes', 'default_window', 'resolve_window', 'box_masks', 'occlude',
-           'impact_values', 'true_class_probs', 'occlusion_probs', 'state_hash', 'records_hash', 'mining_spec',
-           'spec_key', 'impact_table', 'save_chunk', 'finish_impacts', 'load_impacts', 'cached_impacts', 'mine_impacts',
+           'impact_values', 'true_class_probs', 'occlusion_probs', 'impact_table', 'toy_vehicles', 'class_mean_net',
            'tempered', 'candidate_choices', 'n_candidates', 'sample_occlusions', 'impact_arrays', 'add_occlusions',
-           'mark_sampled', 'impact_map', 'impact_entropy']
+           'impact_map', 'impact_entropy']
 
-# %% ../nbs/06_occlusion.ipynb #19f352a4
-import hashlib, json, numbers
+# %% ../nbs/06_occlusion.ipynb #cbd22b89
+import numbers
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from torch.utils.data import DataLoader, Dataset
-from .core import odfm_warn, DamagedFile, save_torch, load_torch, save_json, load_json, set_aside
+from torch import nn
+from PIL import Image
 
 # %% ../nbs/06_occlusion.ipynb #34536fa7
 def check_window(h:int, # image height H
@@ -108,38 +107,6 @@ def occlusion_probs(model, # a classifier (see `true_class_probs`)
     probs = true_class_probs(model, occlude(xb, masks, fill).flatten(0, 1), labels.repeat_interleave(m)).view(n, m)
     return probs[:,0], probs[:,1:]
 
-# %% ../nbs/06_occlusion.ipynb #18a948e8
-def state_hash(model:torch.nn.Module): # the model whose weights identify a mining run
-    "sha256 of a model's state dict: names, dtypes, shapes and bytes"
-    h = hashlib.sha256()
-    for k, t in model.state_dict().items():
-        t = t.detach().cpu().contiguous().reshape(-1)
-        h.update(f'{k}|{t.dtype}|{tuple(t.shape)};'.encode()); h.update(t.view(torch.uint8).numpy())
-    return h.hexdigest()
-
-# %% ../nbs/06_occlusion.ipynb #6ea15b01
-def records_hash(records:pd.DataFrame): # records with `path` and `label`
-    "sha256 of the records' paths and labels, in order"
-    return hashlib.sha256('\n'.join(f'{p}\t{l}' for p, l in zip(records['path'], records['label'])).encode()).hexdigest()
-
-# %% ../nbs/06_occlusion.ipynb #f00b85d0
-def mining_spec(model_id:str, # the scoring network's identity (`state_hash`, or a checkpoint hash)
-                records:pd.DataFrame, # the mined records
-                size:tuple, # (H, W) of the model input
-                d:int, sw:int, sh:int, # the window (see `candidate_boxes`)
-                fill=0., # occluded value in the normalised tensor
-                amp:bool=False, # bf16 autocast
-                tag:str=''): # anything else the caller wants in the key (e.g. a loader version)
-    "The inputs that determine a mined table, as a JSON-able dict"
-    fill = torch.as_tensor(fill).tolist()
-    return dict(version=1, model=model_id, records=records_hash(records), n=len(records), size=list(size),
-                d=int(d), sw=int(sw), sh=int(sh), fill=fill, amp=bool(amp), tag=tag)
-
-# %% ../nbs/06_occlusion.ipynb #8006a798
-def spec_key(spec:dict): # a `mining_spec`
-    "A 16-hex-digit key of a mining spec"
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-
 # %% ../nbs/06_occlusion.ipynb #901d01ed
 def _box_objects(boxes:torch.Tensor): # [S,4]
     "An object array of S tuples, to be shared by the rows of a long table"
@@ -161,200 +128,33 @@ def impact_table(records:pd.DataFrame, # N records (`path`, `label`, ...)
                 p_l=p_l.float().flatten().numpy(), p_tilde=p_tilde.flatten().numpy(), p_bar=p_bar.flatten().numpy())
     return pd.concat([t.drop(columns=[c for c in cols if c in t]), pd.DataFrame(cols)], axis=1)
 
-# %% ../nbs/06_occlusion.ipynb #7531f0cc
-class _Images(Dataset):
-    "Decoded images and their positions, for a `DataLoader` with a batch sampler"
-    def __init__(self, paths, size, load_fn): self.paths, self.size, self.load_fn = paths, size, load_fn
-    def __len__(self): return len(self.paths)
-    def __getitem__(self, i): return self.load_fn(self.paths[i], self.size), i
+# %% ../nbs/06_occlusion.ipynb #ecf67d58
+def toy_vehicles(folder, # where the PNG files go (created)
+                 n_per_id:int=6, # images per identity
+                 seed:int=0): # seed of the shifts and the noise
+    "Records of a toy set whose identity cues are known: 4 identities × `n_per_id` 64×64 images, written as PNG files"
+    rng, rows = np.random.default_rng(seed), []
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for ident in range(4):
+        for j in range(n_per_id):
+            im = rng.integers(105, 125, (64, 64, 3)).astype(np.uint8)
+            dy, dx = rng.integers(-2, 3, 2)
+            im[22+dy:50+dy, 6+dx:58+dx] = (60, 70, 200) if ident == 3 else (150, 150, 150)
+            if ident in (0, 2): im[25+dy:33+dy, 10+dx:18+dx] = (220, 30, 30)
+            if ident in (1, 2): im[39+dy:47+dy, 46+dx:54+dx] = (220, 30, 30)
+            path = Path(folder)/f'{ident:04d}_c{j%3+1:03d}_{j:02d}.png'
+            Image.fromarray(im).save(path)
+            rows.append(dict(path=str(path), vid=100+ident, camid=j%3+1, label=ident))
+    return pd.DataFrame(rows)
 
-def _default_load_fn(path, size):
-    "`odfm.data.load_image`, imported on first use"
-    from odfm.data import load_image
-    return load_image(path, size)
-
-# %% ../nbs/06_occlusion.ipynb #7aa166ec
-def _chunk_path(folder:Path, a:int, b:int): return folder/f'chunk-{a:09d}-{b:09d}.pt'
-def _shaped(t, shape:tuple): return torch.is_tensor(t) and tuple(t.shape) == shape
-def _load_chunk(folder:Path, span:tuple, s:int):
-    "The saved `p` [b-a] and `p_l` [b-a,S] of chunk `span`; a `DamagedFile` when it cannot be read or has other shapes"
-    path, n = _chunk_path(folder, *span), span[1] - span[0]
-    c = load_torch(path)
-    if not (isinstance(c, dict) and _shaped(c.get('p'), (n,)) and _shaped(c.get('p_l'), (n, s))):
-        raise DamagedFile(path, f"expected tensors p [{n}] and p_l [{n}, {s}]")
-    return c
-
-# %% ../nbs/06_occlusion.ipynb #bed2f78e
-def _saved(folder:Path, span:tuple, s:int):
-    "Whether chunk `span` is saved and readable; a damaged one is set aside"
-    if not _chunk_path(folder, *span).exists(): return False
-    try: _load_chunk(folder, span, s); return True
-    except DamagedFile as e: set_aside(e.path, e.why); return False
-
-# %% ../nbs/06_occlusion.ipynb #51518667
-def _plan(folder:Path, # the run's cache folder
-          n:int, # number of images
-          chunk:int, # images per chunk
-          nb:int, # images per forward batch
-          s:int): # candidates per image
-    "Spans (a, b) of all chunks, and the batches [(span, indices)] of those not saved yet"
-    spans = [(a, min(a+chunk, n)) for a in range(0, n, chunk)]
-    todo = [sp for sp in spans if not _saved(folder, sp, s)]
-    return spans, [(sp, list(range(i, min(i+nb, sp[1])))) for sp in todo for i in range(sp[0], sp[1], nb)]
-
-# %% ../nbs/06_occlusion.ipynb #93f244b6
-def save_chunk(folder:Path, # the run's cache folder
-               span:tuple, # (a, b): the chunk holds images a..b-1
-               parts:list): # the chunk's batch results [(p [B], p_l [B,S]), ...], in order
-    "Join a chunk's batch results and save them atomically as `chunk-<a>-<b>.pt`"
-    p, p_l = torch.cat([a for a, _ in parts]).cpu(), torch.cat([b for _, b in parts]).cpu()
-    return save_torch(dict(p=p, p_l=p_l), _chunk_path(folder, *span))
-
-# %% ../nbs/06_occlusion.ipynb #a8a4b810
-def _mine_batches(model, records, folder, batches, masks, size, fill, load_fn, num_workers, amp, progress):
-    "Score `batches` of images under every mask, saving each chunk when its last batch is done"
-    dev = masks.device
-    labels = torch.tensor(records['label'].to_numpy(), dtype=torch.long)
-    dl = DataLoader(_Images(list(records['path']), size, load_fn), batch_sampler=[b for _, b in batches],
-                    num_workers=num_workers, pin_memory=dev.type == 'cuda')
-    if progress:
-        from fastprogress.fastprogress import progress_bar   # imported when used: it pulls in fasthtml
-        dl = progress_bar(dl, total=len(batches))
-    parts = []
-    for (span, idx), (xb, _) in zip(batches, dl):
-        if xb.shape[-2:] != size: raise ValueError(f"load_fn returned {tuple(xb.shape[-2:])} images, expected size {size}")
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-            parts.append(occlusion_probs(model, xb.to(dev, non_blocking=True), labels[idx].to(dev), masks, fill))
-        if idx[-1] + 1 == span[1]: save_chunk(folder, span, parts); parts = []
-
-# %% ../nbs/06_occlusion.ipynb #3d0f8f5a
-def _records_doc(df:pd.DataFrame):
-    "A JSON-able dict of a DataFrame's columns, dtypes and values, from which `_records_from_doc` rebuilds it"
-    plain = lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else [plain(x) for x in v] if isinstance(v, (list, tuple)) else str(v)
-    df = df.reset_index(drop=True)
-    return dict(columns=[str(c) for c in df.columns], dtypes=[str(t) for t in df.dtypes],
-                values=[[plain(v) for v in df[c].tolist()] for c in df.columns])
-
-def _records_from_doc(doc, path:Path):
-    "The DataFrame `_records_doc` described; a `DamagedFile` naming `path` when `doc` is not such a description"
-    try: return pd.DataFrame({c: pd.Series(v, dtype=t) for c, t, v in zip(doc['columns'], doc['dtypes'], doc['values'], strict=True)})
-    except (KeyError, TypeError, ValueError) as e: raise DamagedFile(path, f"not a table of records ({type(e).__name__}: {e})") from None
-
-# %% ../nbs/06_occlusion.ipynb #442b7283
-def finish_impacts(folder:Path, # the run's cache folder
-                   spans:list, # (a, b) of every chunk, in order
-                   records:pd.DataFrame, # the mined records
-                   boxes:torch.Tensor, # [S,4] candidate boxes
-                   spec:dict): # the `mining_spec` of the run
-    "Join the chunks into `impacts.pt` and `records.json`, write `meta.json` last, remove the chunks"
-    try: chunks = [_load_chunk(folder, s, len(boxes)) for s in spans]
-    except DamagedFile as e: set_aside(e.path, e.why); raise
-    p, p_l = torch.cat([c['p'] for c in chunks]), torch.cat([c['p_l'] for c in chunks])
-    save_torch(dict(p=p, p_l=p_l, boxes=boxes.cpu()), folder/'impacts.pt')
-    save_json(_records_doc(records), folder/'records.json')
-    save_json(dict(spec, key=folder.name.split('-')[-1]), folder/'meta.json')
-    for c in folder.glob('chunk-*.pt'): c.unlink()
-
-# %% ../nbs/06_occlusion.ipynb #4091335a
-def _check_finished(folder:Path, meta, t, saved:pd.DataFrame):
-    "Raise a `DamagedFile` naming the first file of a finished folder that does not agree with `meta.json`"
-    if not (isinstance(meta, dict) and isinstance(meta.get('n'), int) and isinstance(meta.get('records'), str)):
-        raise DamagedFile(folder/'meta.json', "not the meta of a mining run")
-    n = meta['n']
-    s = len(t['boxes']) if isinstance(t, dict) and torch.is_tensor(t.get('boxes')) else -1
-    if not (s > 0 and _shaped(t['boxes'], (s, 4)) and _shaped(t.get('p'), (n,)) and _shaped(t.get('p_l'), (n, s))):
-        raise DamagedFile(folder/'impacts.pt', f"expected tensors p [{n}], p_l [{n}, S] and boxes [S, 4]")
-    if len(saved) != n or 'label' not in saved or records_hash(saved) != meta['records']:
-        raise DamagedFile(folder/'records.json', "not the records this run mined")
-
-# %% ../nbs/06_occlusion.ipynb #73c4e14e
-def _read_records(path:Path):
-    "The records saved in `path`; a `DamagedFile` when it is missing or unreadable"
-    if not path.exists(): raise DamagedFile(path, "missing (a cache written by an older odfm, whose records.pkl odfm no longer unpickles)")
-    return _records_from_doc(load_json(path), path)
-
-# %% ../nbs/06_occlusion.ipynb #79aa713c
-def load_impacts(folder, # a finished `impacts-<key>` folder written by `mine_impacts`
-                 records:pd.DataFrame=None): # the mined records; None: those saved in the folder
-    "The impact table of a finished mining run; a `DamagedFile` names any of its files that cannot be read"
-    folder = Path(folder)
-    if not (folder/'meta.json').exists(): raise FileNotFoundError(f"{folder} holds no finished mining run (no meta.json)")
-    meta, t, saved = load_json(folder/'meta.json'), load_torch(folder/'impacts.pt'), _read_records(folder/'records.json')
-    _check_finished(folder, meta, t, saved)
-    return impact_table(saved if records is None else records, t['boxes'], t['p'], t['p_l'])
-
-# %% ../nbs/06_occlusion.ipynb #81a63f88
-def cached_impacts(folder, # an `impacts-<key>` folder
-                   records:pd.DataFrame=None): # the mined records; None: those saved in the folder
-    "The impact table of finished mining folder `folder`; None when it has none, or a damaged file (set aside, with a warning)"
-    folder = Path(folder)
-    if not (folder/'meta.json').exists(): return None
-    try: return load_impacts(folder, records)
-    except DamagedFile as e:
-        if e.path.exists(): set_aside(e.path, e.why)
-        else: odfm_warn(f"{e}; recomputing", stacklevel=2)
-        (folder/'meta.json').unlink(missing_ok=True)
-        return None
-
-# %% ../nbs/06_occlusion.ipynb #c80504b2
-def _check_records(records:pd.DataFrame):
-    "Clear errors for records the miner cannot use"
-    if len(records) == 0: raise ValueError("mine_impacts: no records to mine")
-    for c in ('path', 'label'):
-        if c not in records: raise ValueError(f"mine_impacts: records need a `{c}` column (labels: odfm.datasets.add_labels)")
-    if 'box' in records and records['box'].notna().any(): raise ValueError("mine_impacts: records hold occluded rows (`box` set); mine the originals")
-
-def _check_labels(records:pd.DataFrame, n_classes:int):
-    "The labels must index the model's classes"
-    lab = records['label'].to_numpy()
-    if lab.min() < 0 or lab.max() >= n_classes:
-        raise ValueError(f"mine_impacts: labels must lie in 0..{n_classes-1} (the model's classes), got {lab.min()}..{lab.max()}")
-
-# %% ../nbs/06_occlusion.ipynb #577e0ed9
-def _mine(model, records, folder, boxes, spec, size, fill, bs, chunk, load_fn, num_workers, amp, progress):
-    "Mine the missing chunks of `folder` in eval mode, then write the final table"
-    dev = next((t.device for t in model.parameters()), torch.device('cpu'))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            _check_labels(records, getattr(model, 'classify', model)(torch.zeros(1, 3, *size, device=dev)).shape[1])
-            folder.mkdir(parents=True, exist_ok=True)
-            spans, batches = _plan(folder, len(records), chunk, max(1, bs // (len(boxes) + 1)), len(boxes))
-            _mine_batches(model, records, folder, batches, box_masks(boxes.to(dev), *size), size, fill,
-                          load_fn, num_workers, amp, progress)
-    finally: model.train(was_training)
-    finish_impacts(folder, spans, records, boxes, spec)
-    return load_impacts(folder, records)
-
-# %% ../nbs/06_occlusion.ipynb #8f2f4b6a
-def mine_impacts(model:torch.nn.Module, # classifier: `model.classify(x)`, else `model(x)`, gives logits
-                 records:pd.DataFrame, # training records: `path`, `label` (+ `vid`, `camid`, ...)
-                 cache_dir, # run/cache folder: results go in `cache_dir/impacts-<key>/` (never the dataset root)
-                 size=(64, 64), # model input (H, W), or an int for a square
-                 d:int=None, # mask side; None: `default_window`
-                 sw:int=None, # horizontal stride; None: d // 2
-                 sh:int=None, # vertical stride; None: sw
-                 fill=0., # occluded value in the normalised tensor (0 = the normalisation mean, as `odfm.data`)
-                 bs:int=256, # forward batch size in images (whole images: max(1, bs//(S+1)) per batch)
-                 chunk:int=2048, # images per saved chunk (the unit of resume)
-                 load_fn=None, # `load_fn(path, size)` -> normalised [3,H,W]; None: `odfm.data.load_image`
-                 num_workers:int=0, # DataLoader workers decoding images
-                 amp:bool=False, # bf16 autocast (for GPUs)
-                 model_id:str=None, # the model's identity in the key; None: `state_hash(model)`
-                 tag:str='', # anything else to put in the key
-                 progress:bool=True): # show a progress bar
-    "Impact table of every (record, candidate): mined in batches, saved in chunks, cached by its inputs"
-    size = (size, size) if isinstance(size, int) else tuple(size)
-    d, sw, sh = resolve_window(size, d, sw, sh)
-    boxes = candidate_boxes(*size, d, sw, sh)
-    _check_records(records)
-    if bs < 1 or chunk < 1: raise ValueError(f"mine_impacts: bs and chunk must be positive, got bs={bs}, chunk={chunk}")
-    spec = mining_spec(model_id or state_hash(model), records, size, d, sw, sh, fill, amp, tag)
-    folder = Path(cache_dir)/f'impacts-{spec_key(spec)}'
-    if (table := cached_impacts(folder, records)) is not None: return table
-    return _mine(model, records, folder, boxes, spec, size, fill, bs, chunk, load_fn or _default_load_fn,
-                 num_workers, amp, progress)
+def class_mean_net(xs:torch.Tensor, # images [N, 3, H, W]
+                   ys:torch.Tensor, # their classes [N]
+                   tau:float=200.): # temperature of the logits
+    "Nearest class mean as a linear layer: logit_c = (2 x·μ_c − |μ_c|²)/τ, in eval mode"
+    mu = torch.stack([xs[ys == c].mean(0).flatten() for c in ys.unique()])
+    lin = nn.Linear(mu.shape[1], len(mu))
+    with torch.no_grad(): lin.weight.copy_(2 * mu / tau); lin.bias.copy_(-(mu**2).sum(1) / tau)
+    return nn.Sequential(nn.Flatten(), lin).eval()
 
 # %% ../nbs/06_occlusion.ipynb #e8a0f9d1
 def tempered(p_bar:torch.Tensor, # [N,S] (or [S]) distributions over candidates
@@ -427,12 +227,6 @@ def add_occlusions(records:pd.DataFrame, # the original training records
                    occ:pd.DataFrame): # their occluded copies (`sample_occlusions`)
     "Originals (`box=None`) followed by the occluded copies, with a fresh index: phase 3's training records"
     return pd.concat([records.assign(box=None), occ], ignore_index=True)
-
-# %% ../nbs/06_occlusion.ipynb #ec70aeb4
-def mark_sampled(table:pd.DataFrame, # an impact table
-                 occ:pd.DataFrame): # its `sample_occlusions` (index = table rows)
-    "The impact table with a `sampled` column: how many copies each (image, candidate) got"
-    return table.assign(sampled=np.bincount(occ.index.to_numpy(), minlength=len(table)))
 
 # %% ../nbs/06_occlusion.ipynb #47b06233
 def impact_map(values:torch.Tensor, # one value per candidate: [S], or [N,S] for N images

@@ -27,7 +27,8 @@ from .synth import make_veri
 from .datasets import load_dataset, add_labels, VehicleID, split_names, check_trainable, describe_bad, UnreadableImage
 from .data import reid_dls, test_dl, split_holdout
 from .model import ReidNet, save_model, load_model, archs
-from .occlusion import mine_impacts, sample_occlusions, add_occlusions, sampling_methods
+from .occlusion import sample_occlusions, add_occlusions, sampling_methods
+from .mining import mine_impacts
 from .strong import recipes, recipe_learner, net_options, RandomErasingBatch
 from .resume import fit_resumable
 from .evaluate import embed, feature_metrics, vehicleid_metrics, DrawnMetrics

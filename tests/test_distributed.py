@@ -38,7 +38,7 @@ def test_rank0_checkpoint_loads_in_one_process(ddp_run):
 
 def test_sharded_mining_equals_one_process(ddp_run, tmp_path):
     from odfm.model import load_model
-    from odfm.occlusion import mine_impacts, load_impacts
+    from odfm.mining import mine_impacts, load_impacts
     from odfm.pipeline import read_data, train_valid
     run, cfg = ddp_run[0], ddp_run[0].cfg
     train, _ = train_valid(read_data(run), cfg)

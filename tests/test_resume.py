@@ -70,7 +70,7 @@ def test_no_loader_runs_a_planted_pickle(tmp_path):
     from odfm.learner import reid_learner
     from odfm.model import ReidNet, save_model, load_model, checkpoint_meta, read_checkpoint
     from odfm.resume import load_resume_state, fit_resumable, read_resume_point
-    from odfm.occlusion import load_impacts, cached_impacts, mine_impacts
+    from odfm.mining import load_impacts, cached_impacts, mine_impacts
     marker = tmp_path/'pwned'
     def plant(path, raw=False):
         if raw: path.write_bytes(pickle.dumps(Plant(marker), protocol=2))

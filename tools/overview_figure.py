@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 import numpy as np, pandas as pd, matplotlib.pyplot as plt, matplotlib.patches as mpatches, torch
 from odfm.pipeline import ODFMConfig, RunDir
-from odfm.occlusion import load_impacts, impact_map
+from odfm.occlusion import impact_map
+from odfm.mining import load_impacts
 from odfm.visualize import image_array, overlay
 
 run = RunDir(sys.argv[1] if len(sys.argv) > 1 else 'odfm-quickstart', ODFMConfig())
