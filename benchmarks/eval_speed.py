@@ -1,26 +1,38 @@
 """End-to-end speed of odfm's evaluator (`feature_metrics`: features in, VeRi-776 metrics out) on a VeRi-sized problem.
 
-    python benchmarks/eval_speed.py [--n-query 1678] [--n-gallery 11579] [--dim 2048] [--save benchmarks/results/eval_speed]
+    python benchmarks/eval_speed.py [--n-query 1678] [--n-gallery 11579] [--dim 2048] [--rounds 7] [--save benchmarks/results/eval_speed]
 
 The problem has VeRi-776's shape: 1,678 queries x 11,579 gallery images, 2048-d float32 features, 200 identities,
 20 cameras; features are an identity centre plus noise, so true matches are closer (mAP near 50 %).
-Timed in one run, every route going from the same features to CMC, mAP and mINP:
-  1. `odfm.evaluate.feature_metrics`, end to end (distances included), best of --repeat;
-  2. torchreid's route: its distance matrix (torch, squared Euclidean), then its NumPy evaluator, a loop over
-     queries (`eval_market1501`, reproduced below with fast-reid's mINP), on ALL queries (not extrapolated);
-  3. a NumPy distance matrix ranked by the fastest evaluator this Python can import: fast-reid's compiled Cython
-     `evaluate_cy` (the `fastreid` package, or its `rank_cy` module built in place and put on PYTHONPATH),
-     torchreid's Cython one, and odfm's own `veri_metrics` on the matrix; each is timed, the fastest counts.
-Exactness: the per-query loop runs on odfm's own distance matrix (`euclidean_dist`, the very distances
-`feature_metrics` ranks), so the two must agree to 1e-6 in mAP, every CMC rank and mINP: the script asserts it.
-Routes with other distances (NumPy's, torch's) are reported with their differences, which come from rounding.
-With --save PREFIX it writes PREFIX.txt (this output) and PREFIX.json (the numbers, the machine and its load).
+Timed in one run, interleaved: each of --rounds rounds times every route once, in a rotating order, so a burst of load
+from other processes on a shared machine hits all routes alike; the script reports the median and the best wall time
+of each route, and the ratios of routes measured in the same round (median, min and max over rounds). It also reports
+CPU time (all threads of this process), which other processes disturb less: its ratios are those of the work done,
+what the wall-time ratios become when only one core is free:
+  1. `odfm.evaluate.feature_metrics`, end to end (distances included);
+  2. fast-reid's route: a NumPy distance matrix, then fast-reid's compiled Cython evaluator (`evaluate_cy`) on it.
+     fast-reid is not a dependency and none of its code is in this repository: the script takes its `rank_cy.pyx`
+     from the `fastreid` wheel on PyPI and builds it with Cython in a scratch folder (--scratch, outside the
+     repository), or uses `fastreid`/`rank_cy` when they are importable;
+  3. the distance matrix alone: `odfm.evaluate.euclidean_dist` beside ONE NumPy matrix product of the same shape
+     (q @ g.T, the floor for any exact evaluator), and two other ways of writing it that were measured before choosing:
+     the norms folded into one product of augmented matrices, and `torch.addmm` with beta/alpha;
+  4. once, not repeated (it takes half a minute): torchreid's route, its distance matrix (torch, squared Euclidean)
+     and its NumPy evaluator, a loop over queries (`eval_market1501`, reproduced below with fast-reid's mINP), on ALL queries.
+Exactness: `feature_metrics` must equal, on odfm's own distance matrix (`euclidean_dist`, the very distances it ranks),
+the per-query loop of route 4 on every query and `odfm.evaluate.reference_metrics` (the notebook's plain-Python
+definition) on every --ref-every-th query: the same first hit, and AP, INP, mAP, CMC and mINP to 1e-12. Routes with
+NumPy's distances differ by rounding; their differences are printed.
+With --save PREFIX it writes PREFIX.txt (this output) and PREFIX.json (every round's times, the machine and its load).
 """
-import argparse, datetime, io, json, os, platform, resource, sys, time
+import argparse, datetime, io, json, os, platform, resource, subprocess, sys, time, zipfile
 from contextlib import redirect_stdout
+from pathlib import Path
 import numpy as np
 import torch
-from odfm.evaluate import euclidean_dist, feature_metrics, veri_metrics
+from odfm.evaluate import euclidean_dist, feature_metrics, reference_metrics, veri_metrics
+
+FASTREID = 'fastreid==1.4.0'
 
 
 def veri_problem(nq, ng, dim, n_ids, n_cams, seed=0):
@@ -73,33 +85,58 @@ def numpy_distance(q, g):
     return np.sqrt(np.maximum(d2, 0))
 
 
-def cython_rankers():
-    "(name, evaluate) for each compiled evaluator importable here: fast-reid's, then torchreid's"
-    found = []
-    for name, mod in [("fast-reid's Cython evaluate_cy", 'fastreid.evaluation.rank_cylib.rank_cy'),
-                      ("fast-reid's Cython evaluate_cy (rank_cy built in place)", 'rank_cy'),
-                      ("torchreid's Cython evaluate_cy", 'torchreid.reid.metrics.rank_cylib.rank_cy'),
-                      ("torchreid's Cython evaluate_cy", 'torchreid.metrics.rank_cylib.rank_cy')]:
-        try: fn = __import__(mod, fromlist=['evaluate_cy']).evaluate_cy
-        except Exception: continue
-        def run(d, qv, gv, qc, gc, fn=fn):
-            cmc, ap, inp = fn(d, qv, gv, qc, gc, 50)
-            return np.asarray(cmc, dtype=np.float64), float(np.mean(ap)), float(np.mean(inp))
-        found.append((name, run))
-    return found
+def augmented_distance(q, g):
+    "The norms folded into ONE product: [-2q, 1, |q|^2] @ [g, |g|^2, 1].T, then clamp and square root in place"
+    qa, ga = np.empty((len(q), q.shape[1] + 2), np.float32), np.empty((len(g), g.shape[1] + 2), np.float32)
+    qa[:, :-2], qa[:, -2], qa[:, -1] = q * np.float32(-2), 1, np.einsum('ij,ij->i', q, q)
+    ga[:, :-2], ga[:, -2], ga[:, -1] = g, np.einsum('ij,ij->i', g, g), 1
+    d = qa @ ga.T
+    np.maximum(d, 0, out=d)
+    return np.sqrt(d, out=d)
 
 
-def odfm_ranker(d, qv, gv, qc, gc):
-    m = veri_metrics(d, qv, gv, qc, gc)
-    return m.cmc, m.mAP, m.mINP
+def addmm_distance(qf, gf):
+    "torch: the norms as the `input` of `addmm` (beta=1, alpha=-2), then clamp and square root in place"
+    d = torch.addmm(qf.pow(2).sum(1, keepdim=True) + gf.pow(2).sum(1), qf, gf.t(), beta=1, alpha=-2)
+    return d.clamp_(min=0).sqrt_()
 
 
-def timed(f, repeat=1):
-    "Best wall time of `repeat` calls of `f`, and its last result"
-    best = float('inf')
-    for _ in range(repeat):
-        t = time.perf_counter(); r = f(); best = min(best, time.perf_counter() - t)
-    return best, r
+def build_rank_cy(scratch:Path):
+    "fast-reid's `rank_cy.pyx` from its PyPI wheel, compiled with Cython in `scratch`; the folder to put on sys.path"
+    src = scratch/'rank_cylib'
+    if not list(src.glob('rank_cy*.so')):
+        src.mkdir(parents=True, exist_ok=True)
+        pip = [sys.executable, '-m', 'pip', '-q']
+        subprocess.run(pip + ['download', '--no-deps', '-d', str(scratch), FASTREID], check=True)
+        whl = next(scratch.glob('fastreid-*.whl'))
+        (src/'rank_cy.pyx').write_bytes(zipfile.ZipFile(whl).read('fastreid/evaluation/rank_cylib/rank_cy.pyx'))
+        subprocess.run(pip + ['install', '--target', str(scratch/'cython'), 'cython'], check=True)
+        setup = ("import sys, numpy as np; sys.path.insert(0, sys.argv[1]); from setuptools import setup, Extension; "
+                 "from Cython.Build import cythonize; setup(name='rank_cy', script_args=['build_ext', '--inplace', '-q'], "
+                 "ext_modules=cythonize([Extension('rank_cy', ['rank_cy.pyx'], include_dirs=[np.get_include()])], quiet=True))")
+        subprocess.run([sys.executable, '-c', setup, str(scratch/'cython')], cwd=src, check=True, capture_output=True)
+    return src
+
+
+def fastreid_ranker(scratch:Path, build:bool=True):
+    "(name, evaluate) of fast-reid's compiled evaluator: the installed package's, a `rank_cy` on the path, or one built in `scratch`"
+    try: return "fast-reid's Cython evaluate_cy (fastreid package)", _wrap(__import__('fastreid.evaluation.rank_cylib.rank_cy', fromlist=['x']))
+    except Exception: pass
+    try: return "fast-reid's Cython evaluate_cy (rank_cy on the path)", _wrap(__import__('rank_cy'))
+    except Exception: pass
+    if not build: return None, None
+    try: sys.path.insert(0, str(build_rank_cy(scratch)))
+    except Exception as e:
+        print(f"could not build fast-reid's evaluator in {scratch}: {e}"); return None, None
+    return f"fast-reid's Cython evaluate_cy ({FASTREID}, built in a scratch folder)", _wrap(__import__('rank_cy'))
+
+
+def _wrap(mod):
+    "`mod.evaluate_cy` returning (cmc, mAP, mINP) like the other routes"
+    def run(d, qv, gv, qc, gc):
+        cmc, ap, inp = mod.evaluate_cy(d, qv, gv, qc, gc, 50)
+        return np.asarray(cmc, dtype=np.float64), float(np.mean(ap)), float(np.mean(inp))
+    return run
 
 
 def gaps(a, b):
@@ -110,59 +147,102 @@ def gaps(a, b):
 def fmt(g): return ', '.join(f"{k} {v:.1e}" for k, v in g.items())
 
 
+def interleaved(routes:dict, rounds:int):
+    "Wall and CPU seconds of each route in each round; every round runs every route once, starting one route later than the last"
+    names, wall, cpu = list(routes), {n: [] for n in routes}, {n: [] for n in routes}
+    for r in range(rounds):
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            t, c = time.perf_counter(), time.process_time()
+            routes[n]()
+            wall[n].append(time.perf_counter() - t); cpu[n].append(time.process_time() - c)
+    return wall, cpu
+
+
 def machine():
     "What the numbers were measured on"
-    cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor()) \
-        if os.path.exists('/proc/cpuinfo') else platform.processor()
-    return dict(cpu=cpu, cpus=os.cpu_count(), torch_threads=torch.get_num_threads(), numpy=np.__version__, torch=torch.__version__,
-                python=platform.python_version(), omp_num_threads=os.environ.get('OMP_NUM_THREADS'),
+    info = open('/proc/cpuinfo').read() if os.path.exists('/proc/cpuinfo') else ''
+    cpu = next((l.split(':', 1)[1].strip() for l in info.splitlines() if l.startswith('model name')), platform.processor())
+    flags = sorted({f for l in info.splitlines() if l.startswith('flags') for f in l.split(':', 1)[1].split()} &
+                   {'avx2', 'avx512f', 'avx512_bf16', 'amx_bf16'})
+    return dict(cpu=cpu, cpu_flags=flags, cpus=os.cpu_count(), torch_threads=torch.get_num_threads(), numpy=np.__version__,
+                torch=torch.__version__, python=platform.python_version(), omp_num_threads=os.environ.get('OMP_NUM_THREADS'),
                 date=datetime.datetime.now().isoformat(timespec='seconds'))
+
+
+def check_exact(fm, d, qv, gv, qc, gc, every):
+    "feature_metrics against reference_metrics (plain Python) on every `every`-th query, on the same distances"
+    idx = np.arange(0, len(qv), every)
+    rows = [(-1, np.nan, np.nan) if r is None else r for r in reference_metrics(d, qv, gv, qc, gc, queries=idx.tolist())]
+    first, ap, inp = map(np.asarray, zip(*rows))
+    assert np.array_equal(first, fm.first[idx]), 'first hits differ from reference_metrics'
+    g = dict(AP=float(np.nanmax(np.abs(ap - fm.ap[idx]))), INP=float(np.nanmax(np.abs(inp - fm.inp[idx]))))
+    assert all(v <= 1e-12 for v in g.values()), g
+    return len(idx), g
 
 
 def run(a):
     res = dict(machine=machine(), load_before=os.getloadavg())
+    mc = res['machine']
     print(f"problem: {a.n_query} queries x {a.n_gallery} gallery, {a.dim}-d, {a.n_ids} ids, {a.n_cams} cameras")
-    print(f"machine: {res['machine']['cpu']}, {res['machine']['cpus']} CPUs, torch threads {res['machine']['torch_threads']}, "
-          f"numpy {np.__version__}, torch {torch.__version__}; load average before {res['load_before'][0]:.2f}")
+    print(f"machine: {mc['cpu']} ({', '.join(mc['cpu_flags'])}), {mc['cpus']} CPUs, torch threads {mc['torch_threads']}, "
+          f"numpy {np.__version__}, torch {torch.__version__}, {mc['date'][:10]}; load average before {res['load_before'][0]:.2f}")
     qf, gf, qv, gv, qc, gc = veri_problem(a.n_query, a.n_gallery, a.dim, a.n_ids, a.n_cams)
+    q, g = qf.numpy(), gf.numpy()
+    fr_name, fr = fastreid_ranker(Path(a.scratch).expanduser(), not a.no_build)
+    if fr is None: print("fast-reid's evaluator is not available: its route is skipped")
 
-    t_fm, fm = timed(lambda: feature_metrics(qf, gf, qv, gv, qc, gc), a.repeat)
+    fm = feature_metrics(qf, gf, qv, gv, qc, gc)
     ours = (fm.cmc, fm.mAP, fm.mINP)
     print(f"\n{fm}\n")
-    print(f"1. odfm feature_metrics, end to end (best of {a.repeat}):                 {t_fm:7.3f} s")
-
-    t_tdist, _ = timed(lambda: torchreid_distance(qf, gf), a.repeat)
     d = euclidean_dist(qf, gf).numpy()  # the distances feature_metrics ranks, for an exact comparison
-    t_loop, loop = timed(lambda: torchreid_loop(d, qv, gv, qc, gc))
-    t_tr = t_tdist + t_loop
-    g_loop = gaps(ours, loop)
-    assert all(v <= 1e-6 for v in g_loop.values()), g_loop
-    print(f"2. torchreid: distance matrix {t_tdist:.3f} s + per-query NumPy loop {t_loop:.3f} s (all queries) = {t_tr:7.3f} s")
-    print(f"   agreement with feature_metrics on the same distances: {fmt(g_loop)}")
-
-    t_np, dn = timed(lambda: numpy_distance(qf.numpy(), gf.numpy()), a.repeat)
-    rankers = cython_rankers() + [("odfm's veri_metrics on the matrix", odfm_ranker)]
-    print(f"3. NumPy distance matrix: {t_np:.3f} s, then each ranking this Python can import:")
-    ranked = []
-    for name, f in rankers:
-        t_r, r = timed(lambda: f(dn, qv, gv, qc, gc), a.repeat)
-        ranked.append(dict(name=name, seconds=t_r, total=t_np + t_r, gaps=gaps(ours, r)))
-        print(f"   {name}: {t_r:.3f} s -> {t_np + t_r:.3f} s in all; differences from feature_metrics "
-              f"(NumPy's rounding of the distances): {fmt(ranked[-1]['gaps'])}")
-    best = min(ranked, key=lambda r: r['total'])
     same = veri_metrics(d, qv, gv, qc, gc)
-    assert np.array_equal(same.first, fm.first) and np.allclose(same.ap, fm.ap, rtol=0, atol=1e-12)
-    print(f"   (veri_metrics on odfm's own distance matrix equals feature_metrics exactly: same first hits, AP to 1e-12)")
+    assert np.array_equal(same.first, fm.first) and np.array_equal(same.ap, fm.ap) and np.array_equal(same.inp, fm.inp)
+    n_ref, g_ref = check_exact(fm, d, qv, gv, qc, gc, a.ref_every)
+    print(f"exact: on the same distances, feature_metrics = veri_metrics(euclidean_dist) bit for bit, and = reference_metrics "
+          f"(plain Python) on {n_ref} queries: same first hits, AP to {g_ref['AP']:.0e}, INP to {g_ref['INP']:.0e}")
 
-    print(f"\nfeature_metrics end to end: {t_fm:.3f} s")
-    print(f"  vs torchreid's distances + per-query loop: {t_tr:.3f} s -> {t_tr / t_fm:.1f}x faster (goal >= 20x)")
-    print(f"  vs NumPy distances + the fastest ranking found ({best['name']}): {best['total']:.3f} s -> "
-          f"{best['total'] / t_fm:.2f}x faster (goal > 1x)")
-    print(f"  exact: mAP, CMC and mINP equal the per-query loop's to {max(g_loop.values()):.1e} (limit 1e-6)")
-    res.update(problem=vars(a), feature_metrics=dict(seconds=t_fm, **fm.to_dict()),
-               torchreid=dict(distance_seconds=t_tdist, loop_seconds=t_loop, total=t_tr, gaps=g_loop),
-               numpy_distance_seconds=t_np, rankers=ranked, fastest=best['name'],
-               speedup_vs_torchreid=t_tr / t_fm, speedup_vs_fastest=best['total'] / t_fm,
+    routes = {'odfm feature_metrics': lambda: feature_metrics(qf, gf, qv, gv, qc, gc),
+              'NumPy distance matrix (plain)': lambda: numpy_distance(q, g)}
+    dn = numpy_distance(q, g)
+    if fr: routes[fr_name] = lambda: fr(dn, qv, gv, qc, gc)
+    routes.update({'odfm euclidean_dist': lambda: euclidean_dist(qf, gf), 'one NumPy GEMM q @ g.T': lambda: q @ g.T,
+                   'augmented single GEMM + clamp + sqrt': lambda: augmented_distance(q, g),
+                   'torch.addmm (beta, alpha) + clamp + sqrt': lambda: addmm_distance(qf, gf)})
+    times, cpu_times = interleaved(routes, a.rounds)
+    t, c = ({n: np.asarray(v) for n, v in x.items()} for x in (times, cpu_times))
+    print(f"\nseconds over {a.rounds} interleaved rounds: wall (median, best), and CPU time of all threads (median):")
+    for n, v in t.items(): print(f"  {n:58s} {np.median(v):6.3f}  {v.min():6.3f}   cpu {np.median(c[n]):6.3f}")
+
+    ratios = {}
+    def ratio(name, num, den, cnum=None, cden=None):
+        r, rc = num / den, (cnum if cnum is not None else num) / (cden if cden is not None else den)
+        ratios[name] = dict(median=float(np.median(r)), min=float(r.min()), max=float(r.max()), cpu_median=float(np.median(rc)))
+        print(f"  {name:58s} {np.median(r):5.2f}x  (rounds: {r.min():.2f}-{r.max():.2f}; CPU time {np.median(rc):.2f}x)")
+    print("\nratios of wall times of routes timed in the same round (median, and the range over rounds; and of CPU times):")
+    if fr:
+        fr_route = t['NumPy distance matrix (plain)'] + t[fr_name]
+        ratio("fast-reid route / odfm end to end (goal >= 2x)", fr_route, t['odfm feature_metrics'],
+              c['NumPy distance matrix (plain)'] + c[fr_name], c['odfm feature_metrics'])
+        ratio("(odfm distances + fast-reid's evaluator) / odfm end to end", t['odfm euclidean_dist'] + t[fr_name], t['odfm feature_metrics'],
+              c['odfm euclidean_dist'] + c[fr_name], c['odfm feature_metrics'])
+        g_fr = gaps(ours, fr(dn, qv, gv, qc, gc))
+        print(f"  (fast-reid on NumPy's distances differs from feature_metrics by rounding: {fmt(g_fr)})")
+    ratio("odfm euclidean_dist / one GEMM (goal ~1x)", t['odfm euclidean_dist'], t['one NumPy GEMM q @ g.T'], c['odfm euclidean_dist'], c['one NumPy GEMM q @ g.T'])
+    ratio("augmented single GEMM / one GEMM", t['augmented single GEMM + clamp + sqrt'], t['one NumPy GEMM q @ g.T'], c['augmented single GEMM + clamp + sqrt'], c['one NumPy GEMM q @ g.T'])
+    ratio("torch.addmm / one GEMM", t['torch.addmm (beta, alpha) + clamp + sqrt'], t['one NumPy GEMM q @ g.T'], c['torch.addmm (beta, alpha) + clamp + sqrt'], c['one NumPy GEMM q @ g.T'])
+    ratio("odfm feature_metrics / one GEMM", t['odfm feature_metrics'], t['one NumPy GEMM q @ g.T'], c['odfm feature_metrics'], c['one NumPy GEMM q @ g.T'])
+
+    t_tdist = time.perf_counter(); torchreid_distance(qf, gf); t_tdist = time.perf_counter() - t_tdist
+    t_loop = time.perf_counter(); loop = torchreid_loop(d, qv, gv, qc, gc); t_loop = time.perf_counter() - t_loop
+    g_loop = gaps(ours, loop)
+    assert all(v <= 1e-12 for v in g_loop.values()), g_loop
+    t_fm = float(np.median(t['odfm feature_metrics']))
+    print(f"\nonce: torchreid's route, distance matrix {t_tdist:.3f} s + per-query NumPy loop {t_loop:.3f} s (all queries) = "
+          f"{t_tdist + t_loop:.3f} s: {(t_tdist + t_loop) / t_fm:.0f}x odfm's median")
+    print(f"  the loop on odfm's distances agrees with feature_metrics: {fmt(g_loop)}")
+    res.update(problem=vars(a), feature_metrics=fm.to_dict(), fastreid=fr_name, times=times, cpu_times=cpu_times,
+               ratios=ratios, exact=dict(reference_queries=n_ref, reference_gaps=g_ref, loop_gaps=g_loop),
+               torchreid=dict(distance_seconds=t_tdist, loop_seconds=t_loop, total=t_tdist + t_loop),
                max_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, load_after=os.getloadavg())
     print(f"load average after: {res['load_after'][0]:.2f} (1 min), {res['load_after'][1]:.2f} (5 min); "
           f"process max RSS {res['max_rss_mib']:.0f} MiB")
@@ -173,7 +253,10 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--n-query', type=int, default=1678); p.add_argument('--n-gallery', type=int, default=11579)
     p.add_argument('--dim', type=int, default=2048); p.add_argument('--n-ids', type=int, default=200)
-    p.add_argument('--n-cams', type=int, default=20); p.add_argument('--repeat', type=int, default=3)
+    p.add_argument('--n-cams', type=int, default=20); p.add_argument('--rounds', type=int, default=7)
+    p.add_argument('--ref-every', type=int, default=8, help='check reference_metrics on every N-th query')
+    p.add_argument('--scratch', default='~/.cache/odfm-bench/fastreid', help="where fast-reid's evaluator is built")
+    p.add_argument('--no-build', action='store_true', help="do not build fast-reid's evaluator")
     p.add_argument('--save', help='write PREFIX.txt (the output) and PREFIX.json (the numbers)')
     a = p.parse_args()
     buf = io.StringIO()
