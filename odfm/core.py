@@ -1,4 +1,4 @@
-"""The plumbing every later notebook uses: errors a user can act on, atomic writes, safe loading, output paths kept out of dataset roots, and one process per run folder
+"""The plumbing every later notebook uses: errors a user can act on, atomic writes, safe loading, outputs kept off the inputs, and one process per run folder
 
 Docs: https://odfm-dev.github.io/odfm/core.html.md"""
 
@@ -6,8 +6,8 @@ Docs: https://odfm-dev.github.io/odfm/core.html.md"""
 
 # %% auto #0
 __all__ = ['umask', 'OdfmError', 'DamagedFile', 'disk_full', 'atomic_write', 'save_torch', 'save_json', 'load_torch', 'load_json',
-           'OdfmWarning', 'odfm_warn', 'odfm_warnings', 'set_aside', 'read_cached', 'check_outside', 'RunFolderBusy',
-           'RunLock']
+           'OdfmWarning', 'odfm_warn', 'odfm_warnings', 'set_aside', 'read_cached', 'check_outside', 'check_output',
+           'RunFolderBusy', 'RunLock']
 
 # %% ../nbs/00_core.ipynb #8f0b58aa
 import errno, json, os, shutil, socket, sys, time, warnings
@@ -44,7 +44,7 @@ def atomic_write(path, # the destination
     path, tmp = Path(path), None
     if path.is_dir(): raise OdfmError(f"{path} is a folder: give a file name")
     try:
-        with atomic_save(path, mode=mode, prefix=f'.{path.name}.') as f:
+        with atomic_save(path, mode=mode, prefix=f".{path.name.encode()[:100].decode(errors='ignore')}.") as f:  # room for the suffix under 255 bytes
             tmp = f.name; write(f); f.flush(); os.fsync(f.fileno())
             os.chmod(tmp, 0o666 & ~umask)  # as an ordinary file would be, not the temporary file's owner-only mode
     except BaseException as e:
@@ -121,12 +121,25 @@ def read_cached(path): # a file written by `save_json`
 # %% ../nbs/00_core.ipynb #6a579d8a
 def check_outside(out, # a path odfm is about to write
                   root, # a dataset root (None: nothing to check)
-                  what:str='output'): # how the message names `out` (e.g. '--out')
+                  what:str='output', # how the message names `out` (e.g. '--out')
+                  kind:str='the dataset root'): # how the message names `root`
     "Raise a `ValueError` when `out` lies inside dataset `root` (a folder, or the folder of a CSV of records)"
     if root is None: return Path(out)
     o, r = Path(out).resolve(), Path(root).resolve()
     if r.is_file(): r = r.parent  # a CSV of records: its folder holds the images it names
-    if o == r or o.is_relative_to(r): raise ValueError(f"{what} {out} lies inside the dataset root {root}: odfm never writes there")
+    if o == r or o.is_relative_to(r): raise ValueError(f"{what} {out} lies inside {kind} {root}: odfm never writes there")
+    return Path(out)
+
+# %% ../nbs/00_core.ipynb #4534fef1
+def check_output(out, # a path the command is about to write
+                 files:dict=None, # {path: what it is} of the files the command reads (a checkpoint, images, CSVs, lists)
+                 folders:dict=None, # {path: what it is} of the folders it reads (a CSV of records stands for its folder)
+                 what:str='--out'): # how the message names `out`
+    "Raise a `ValueError` naming both when `out` is one of `files` or lies inside one of `folders`"
+    o = Path(out).resolve()
+    for p, kind in (files or {}).items():
+        if Path(p).resolve() == o: raise ValueError(f"{what} {out} is {kind} {p}: odfm never replaces what it reads")
+    for p, kind in (folders or {}).items(): check_outside(out, p, what, kind)
     return Path(out)
 
 # %% ../nbs/00_core.ipynb #f575245b
@@ -143,17 +156,23 @@ class RunLock:
         except Exception: return 'another process'
 
 # %% ../nbs/00_core.ipynb #4c0a1e8f
+def _unwritable(folder, e:OSError): # the run folder; why it could not be written
+    return OdfmError(f"run folder {folder} cannot be written ({e.strerror or e}): it holds the run's lock and results, "
+                     "so give a writable one (copy a finished run elsewhere to look at it)")
+
 @patch
 def __enter__(self:RunLock):
-    "Take the folder, or raise `RunFolderBusy` naming its holder"
-    self.folder.mkdir(parents=True, exist_ok=True)
+    "Take the folder, or raise `RunFolderBusy` naming its holder (an `OdfmError` naming it when it cannot be written)"
     self.key = self.folder.resolve()
     if self.key not in RunLock.held:
-        self.lock = FileLock(self.folder/'.lock', is_singleton=False)
-        try: self.lock.acquire(timeout=0)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.lock = FileLock(self.folder/'.lock', is_singleton=False); self.lock.acquire(timeout=0)
         except Timeout: raise RunFolderBusy(f"{self.folder} is in use by {self.holder()}") from None
-        save_json(dict(pid=os.getpid(), host=socket.gethostname(), since=time.strftime('%Y-%m-%d %H:%M:%S'),
-                       command=' '.join([Path(sys.argv[0]).name] + sys.argv[1:])), self.info)
+        except OSError as e: raise _unwritable(self.folder, e) from None
+        try: save_json(dict(pid=os.getpid(), host=socket.gethostname(), since=time.strftime('%Y-%m-%d %H:%M:%S'),
+                            command=' '.join([Path(sys.argv[0]).name] + sys.argv[1:])), self.info)
+        except OSError as e: self.lock.release(); raise _unwritable(self.folder, e) from None
         RunLock.held[self.key] = (self.lock, 0)
     lock, depth = RunLock.held[self.key]; RunLock.held[self.key] = (lock, depth + 1)
     return self

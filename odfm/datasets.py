@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
-from PIL import Image
+from PIL import Image, ImageOps
 from fastcore.basics import store_attr, patch
 from fastcore.parallel import parallel
 from fastcore.imports import IN_NOTEBOOK
@@ -20,15 +20,15 @@ from .synth import VERI_COLOURS, VERI_TYPES
 
 # %% auto #0
 __all__ = ['split_names', 'veri_name_re', 'veri_colours', 'veri_types', 'veri776_counts', 'vehicleid_test_counts', 'image_exts',
-           'expected_layouts', 'veri_markers', 'dataset_readers', 'decode_errors', 'records', 'ReidDataset',
-           'absolute_path', 'dataset_root', 'read_list', 'parse_list', 'file_kind', 'file_problem', 'check_listed',
-           'drop_repeats', 'parse_veri_name', 'read_veri_split', 'read_veri_labels', 'add_veri_labels', 'VeRi776',
-           'veri_matches', 'read_veri_index', 'read_vehicleid_list', 'vehicleid_test_sizes', 'gallery_picks',
-           'gallery_split', 'VehicleID', 'identity_codes', 'camera_of', 'split_identities', 'image_files',
-           'read_identity_folders', 'read_split_folders', 'FolderDataset', 'read_csv_records', 'split_by_column',
-           'CsvDataset', 'detect_layout', 'load_dataset', 'check_trainable', 'add_labels', 'UnreadableImage',
-           'undecodable', 'read_image', 'image_problem', 'readable', 'list_lines', 'check_images', 'describe_bad',
-           'verify_images', 'dataset_cli']
+           'expected_layouts', 'veri_markers', 'dataset_readers', 'decode_errors', 'exif_orientation', 'records',
+           'id_number', 'ReidDataset', 'absolute_path', 'dataset_root', 'read_list', 'parse_list', 'file_kind',
+           'file_problem', 'check_listed', 'drop_repeats', 'parse_veri_name', 'read_veri_split', 'read_veri_labels',
+           'add_veri_labels', 'VeRi776', 'veri_matches', 'read_veri_index', 'read_vehicleid_list',
+           'vehicleid_test_sizes', 'gallery_picks', 'gallery_split', 'VehicleID', 'identity_codes', 'camera_of',
+           'split_identities', 'printable', 'check_utf8', 'image_files', 'read_identity_folders', 'read_split_folders',
+           'FolderDataset', 'read_csv_records', 'split_by_column', 'CsvDataset', 'detect_layout', 'load_dataset',
+           'check_trainable', 'add_labels', 'UnreadableImage', 'undecodable', 'turned', 'displayed', 'read_image',
+           'image_problem', 'readable', 'list_lines', 'check_images', 'describe_bad', 'verify_images', 'dataset_cli']
 
 # %% ../nbs/02_datasets.ipynb #1922975e
 split_names = ('train', 'query', 'gallery')
@@ -41,6 +41,14 @@ def records(paths, # image paths, absolute
     "A records frame: image `path`, vehicle id `vid`, camera id `camid`"
     df = pd.DataFrame(dict(path=[str(p) for p in paths], vid=list(vids), camid=camids, **cols))
     return df.astype(dict(vid='int64', camid='int64'))
+
+# %% ../nbs/02_datasets.ipynb #d9d00fdc
+def id_number(text:str, # a whole number, as read
+              what:str='vehicle id') -> int: # what the number is, for the message
+    "`text` as an int that fits the 64-bit id columns; a `ValueError` naming it and `what` when it does not"
+    n = int(text)
+    if not -2**63 <= n < 2**63: raise ValueError(f"{what} {text.strip()} is too large: ids must fit in 64 bits (at most 19 digits)")
+    return n
 
 # %% ../nbs/02_datasets.ipynb #05d2a240
 class ReidDataset:
@@ -158,7 +166,7 @@ def parse_veri_name(name:str) -> tuple: # e.g. '0002_c002_00030600_0.jpg'
     "Vehicle id and camera id of a VeRi-776 image name"
     m = veri_name_re.fullmatch(name)
     if m is None: raise ValueError(f"expected a name like 0002_c002_00030600_0.jpg, got {name!r}")
-    return int(m[1]), int(m[2])
+    return id_number(m[1]), id_number(m[2], 'camera id')
 
 # %% ../nbs/02_datasets.ipynb #b64c0145
 def read_veri_split(root:Path, # VeRi-776 root
@@ -254,7 +262,7 @@ def _vehicleid_line(line):
     parts = line.split()
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         raise ValueError(f"expected 'NNNNNNN VID' (image name and vehicle id), got {line!r}")
-    return parts[0], int(parts[1])
+    return parts[0], id_number(parts[1])
 
 def read_vehicleid_list(path:Path, # train_list.txt or test_list_<N>.txt
                         image_dir:Path): # the `image/` folder
@@ -322,15 +330,25 @@ def draws(self:VehicleID, n:int=10): # how many draws
     for d in range(n): yield self.split(d)
 
 # %% ../nbs/02_datasets.ipynb #9af5d84f
-def identity_codes(names) -> np.ndarray: # identity names, one per image
-    "Integer vehicle ids: the names themselves when all are numbers, else their rank in sorted order"
-    names = pd.Series(list(names), dtype=str)
-    if names.str.fullmatch(r'\d+').all(): return names.astype('int64').values
+def _numbered(names, where:str): # distinct all-digit identity names; the root, for messages
+    "{name: its number}, or a `ValueError` naming two names that are the same number"
+    codes, first = {}, {}
+    for n in sorted(names):
+        v = codes[n] = id_number(n, f"{where}identity folder")
+        if v in first: raise ValueError(f"{where}identity folders {first[v]!r} and {n!r} are both vehicle id {v}: rename one of them")
+        first[v] = n
+    return codes
+
+def identity_codes(names, # identity names, one per image
+                   root=None) -> np.ndarray: # where they were read, for messages
+    "Integer vehicle ids: the names' numbers when all are whole numbers (two names for one number refused), else their rank in sorted order"
+    names, where = pd.Series(list(names), dtype=str), f"{root}: " if root else ''
+    if names.str.fullmatch(r'\d+').all(): return names.map(_numbered(names.unique(), where)).to_numpy(np.int64)
     return np.searchsorted(np.sort(names.unique()), names.values)
 
-def _coded(df):
+def _coded(df, root=None):
     "Records with `vid` coded from the `identity` column, in the standard column order"
-    df = df.assign(vid=identity_codes(df.identity)).astype(dict(vid='int64', camid='int64'))
+    df = df.assign(vid=identity_codes(df.identity, root)).astype(dict(vid='int64', camid='int64'))
     return df[['path', 'vid', 'camid', 'identity'] + [c for c in df.columns if c not in ('path', 'vid', 'camid', 'identity')]]
 
 # %% ../nbs/02_datasets.ipynb #8225e506
@@ -356,9 +374,19 @@ def split_identities(df:pd.DataFrame, # records of all identities
 # %% ../nbs/02_datasets.ipynb #e5f2ecec
 image_exts = {'.jpg', '.jpeg', '.png', '.bmp', '.webp'}
 
+def printable(path) -> str: # a path, possibly holding bytes that are not UTF-8
+    "`path` as text any terminal can print: bytes that are not UTF-8 spelled `\\xNN`"
+    return str(path).encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')
+
+def check_utf8(path) -> Path: # a path found on disk
+    "`path`, or a `ValueError` naming it when its name is not valid UTF-8"
+    try: str(path).encode('utf-8')
+    except UnicodeEncodeError: raise ValueError(f"{printable(path)}: the name is not valid UTF-8, so odfm cannot record it: rename it") from None
+    return Path(path)
+
 def image_files(folder:Path) -> list: # a folder
-    "The image files directly inside `folder`, sorted by name; an image name on a FIFO, device or folder is an error"
-    with os.scandir(folder) as it: found = sorted((Path(e.path), e.is_file()) for e in it if Path(e.name).suffix.lower() in image_exts)
+    "The image files directly inside `folder`, sorted by name; an image name on a FIFO, device or folder, or not UTF-8, is an error"
+    with os.scandir(folder) as it: found = sorted((check_utf8(e.path), e.is_file()) for e in it if Path(e.name).suffix.lower() in image_exts)
     odd = [p for p, regular in found if not regular]
     if odd: raise ValueError(f"{odd[0]} {file_problem(odd[0])}" + (f" ({len(odd)-1} more such entries in {folder})" if len(odd) > 1 else ''))
     return [p for p, _ in found]
@@ -377,7 +405,7 @@ def read_split_folders(root:Path, # holds train/, query/ and gallery/, each of i
     "Train, query and gallery records from split folders of identity folders"
     missing = [str(root/s) for s in split_names if not (root/s).is_dir()]
     if missing: raise FileNotFoundError(f"split folders missing: {', '.join(missing)}")
-    df = _coded(pd.concat([read_identity_folders(root/s, cam_pattern).assign(split=s) for s in split_names], ignore_index=True))
+    df = _coded(pd.concat([read_identity_folders(root/s, cam_pattern).assign(split=s) for s in split_names], ignore_index=True), root)
     return [df[df.split == s].drop(columns='split').reset_index(drop=True) for s in split_names]
 
 # %% ../nbs/02_datasets.ipynb #ce731680
@@ -393,7 +421,7 @@ class FolderDataset(ReidDataset):
         else:
             df = read_identity_folders(root, cam_pattern)
             if not len(df): raise FileNotFoundError(f"{root} has no identity folders holding images ({', '.join(sorted(image_exts))})")
-            parts = split_identities(_coded(df), test_frac, seed)
+            parts = split_identities(_coded(df, root), test_frac, seed)
         super().__init__(*parts, 'folder', root)
 
 # %% ../nbs/02_datasets.ipynb #984283b9
@@ -406,9 +434,12 @@ def _column(df, names, csv, required=True):
 def _csv_ints(values, col, csv, lines, signed=True):
     "Column `col` as integers (`signed`: negative ones allowed); a value that is not one names its CSV line"
     what = 'an integer' if signed else 'a whole number (0, 1, 2, ...)'
+    out = []
     for n, v in zip(lines, values):
         if not re.fullmatch(r'-?\d+' if signed else r'\d+', v.strip()): raise ValueError(f"{csv} line {n}: {col} {v!r} is not {what}")
-    return [int(v) for v in values]
+        try: out.append(id_number(v, col))
+        except ValueError as e: raise ValueError(f"{csv} line {n}: {e}") from None
+    return out
 
 def _csv_lines(csv, n):
     "The line of `csv` holding each of its `n` rows, blank lines skipped as pandas skips them"
@@ -558,16 +589,28 @@ def undecodable(e:Exception) -> str: # what PIL raised
     msg = str(e).splitlines()[0] if str(e) else type(e).__name__
     return 'is truncated' if 'truncated' in msg.lower() else f"cannot be decoded ({msg})"
 
+# %% ../nbs/02_datasets.ipynb #0bc3fab1
+exif_orientation = 0x0112 # the EXIF tag saying how to turn the stored picture; 5-8 swap its width and height
+
+def turned(im:Image.Image) -> bool: # an opened image
+    "Whether `im`'s EXIF orientation swaps its width and height when displayed"
+    return im.getexif().get(exif_orientation, 1) in (5, 6, 7, 8)
+
+def displayed(im:Image.Image) -> Image.Image: # an opened image
+    "`im` as RGB, the way a viewer shows it: turned by its EXIF orientation, 16-bit greys scaled to 8 bits"
+    if im.mode.startswith('I'): im = Image.fromarray(np.clip(np.asarray(im, dtype=np.int64) >> 8, 0, 255).astype(np.uint8))
+    return ImageOps.exif_transpose(im).convert('RGB')
+
 # %% ../nbs/02_datasets.ipynb #e7d8bb02
 def read_image(path, # an image file
-               draft:tuple|None=None) -> Image.Image: # (w, h): let a JPEG decode at the smallest scale at least this big
-    "The decoded RGB image at `path`; an `UnreadableImage` naming it when that fails"
+               draft:tuple|None=None) -> Image.Image: # (w, h) displayed: let a JPEG decode at the smallest scale at least this big
+    "The RGB image at `path` as it displays (see `displayed`); an `UnreadableImage` naming it when decoding fails"
     why = file_problem(path)
     if why: raise UnreadableImage(f"image {path} {why}")
     try:
         with Image.open(path) as im:
-            if draft: im.draft('RGB', draft)
-            return im.convert('RGB')
+            if draft: im.draft('RGB', tuple(draft[::-1]) if turned(im) else tuple(draft))
+            return displayed(im)
     except decode_errors as e: raise UnreadableImage(f"image {path} {undecodable(e)}") from None
 
 # %% ../nbs/02_datasets.ipynb #0a2a67a2

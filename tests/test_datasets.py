@@ -84,3 +84,18 @@ def test_csv_errors_count_lines_as_an_editor_does(tmp_path):
     root = _folder_root(tmp_path/'imgs', n_ids=2, per_id=2)
     (tmp_path/'r.csv').write_text(f'path,vid\n\n{root}/0000/0.jpg,1\n\n\n{root}/0000/1.jpg,x1\n')
     with pytest.raises(ValueError, match=r"r.csv line 6: vid 'x1' is not a whole number"): load_dataset(tmp_path/'r.csv')
+
+def test_images_decode_as_they_display(tmp_path):
+    "The loaders' decode (with JPEG draft): a phone photo stored sideways with an EXIF orientation equals its upright copy; a 16-bit grey PNG is not white"
+    import numpy as np
+    from odfm.data import decode_resized
+    photo = Image.fromarray(np.kron(np.random.default_rng(0).integers(0, 255, (4, 6, 3), dtype=np.uint8), np.ones((40, 40, 1), np.uint8)))
+    photo.save(tmp_path/'upright.jpg', quality=95)
+    exif = Image.Exif(); exif[0x0112] = 6   # viewers turn it a quarter right
+    photo.transpose(Image.Transpose.ROTATE_90).save(tmp_path/'phone.jpg', quality=95, exif=exif)
+    a, b = (decode_resized(tmp_path/f'{n}.jpg', (32, 48)).float() for n in ('upright', 'phone'))
+    assert a.shape == b.shape == (3, 32, 48) and (a - b).abs().mean() < 3
+    ramp = np.linspace(0, 65535, 32 * 48).reshape(32, 48).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path/'grey16.png')
+    g = decode_resized(tmp_path/'grey16.png', (32, 48))
+    assert (g[0].numpy().astype(int) - (ramp >> 8)).__abs__().max() <= 1 and g.float().mean() < 160
