@@ -8,14 +8,15 @@ Docs: https://odfm-dev.github.io/odfm/export.html.md"""
 __all__ = ['default_size', 'metric_columns', 'unknown_id', 'faiss_min_gallery', 'search_backends', 'input_settings', 'ImageFiles',
            'image_dl', 'pick_device', 'embed_records', 'evaluate_features', 'evaluate_checkpoint', 'metrics_frame',
            'evaluate_cli', 'with_ids', 'file_sha256', 'save_features', 'load_features', 'features_records',
-           'export_features', 'export_query_gallery', 'is_image', 'dataset_layout', 'folder_records',
-           'csv_image_records', 'input_records', 'find_images', 'embed_images', 'embed_cli', 'top_k_rows', 'nearest',
-           'MissingExtra', 'import_faiss', 'has_faiss', 'faiss_index', 'faiss_search', 'search', 'ranked_table',
-           'search_lists', 'query_features', 'save_pictures', 'search_cli', 'Embedder', 'export_onnx',
-           'import_onnxruntime', 'onnx_embed', 'check_onnx', 'export_cli']
+           'export_features', 'export_query_gallery', 'is_image', 'dataset_layout', 'image_tree', 'folder_records',
+           'csv_image_records', 'glob_images', 'input_records', 'find_images', 'embed_images', 'inputs_read',
+           'embed_cli', 'top_k_rows', 'nearest', 'MissingExtra', 'import_faiss', 'has_faiss', 'faiss_index',
+           'faiss_search', 'search', 'ranked_table', 'search_lists', 'check_same_model', 'query_features',
+           'save_pictures', 'search_cli', 'Embedder', 'export_onnx', 'import_onnxruntime', 'onnx_embed', 'check_onnx',
+           'export_cli']
 
 # %% ../nbs/13_export.ipynb #fb4cab18
-import glob, hashlib, warnings
+import glob, hashlib, os, warnings
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -25,9 +26,9 @@ from torch import nn
 from torch.utils.data import Dataset, DataLoader
 from fastai.vision.core import imagenet_stats
 from fastprogress.fastprogress import progress_bar
-from .core import OdfmError, atomic_write, check_outside, save_json
+from .core import OdfmError, atomic_write, check_output, save_json
 from .data import size_hw, decode_resized
-from .datasets import absolute_path, load_dataset, detect_layout, image_exts, VehicleID
+from .datasets import absolute_path, load_dataset, detect_layout, image_exts, check_utf8, VehicleID
 from .model import load_model
 from .evaluate import (embed, check_features, distance_blocks, distance_metrics, feature_metrics, pairwise_dist,
                            rank_metrics, top_k_indices, unit_rows, vehicleid_metrics)
@@ -70,9 +71,15 @@ def image_dl(paths, # image files
     "A `DataLoader` of normalised images in `paths` order"
     return DataLoader(ImageFiles(paths, size, mean, std), batch_size=bs, num_workers=num_workers, pin_memory=pin_memory)
 
-def pick_device(device=None): # 'cpu', 'cuda', 'cuda:1', ...; None: CUDA when available
-    "The device to embed on"
-    return torch.device(device if device is not None else 'cuda' if torch.cuda.is_available() else 'cpu')
+def pick_device(device=None): # 'cpu', 'cuda', 'cuda:1', 'mps'; None: CUDA when available
+    "The device to embed on; a `ValueError` naming `--device` when it is not a device, or not on this machine"
+    if device is None: return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try: dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError): raise ValueError(f"--device {device!r} is not a device: use cpu, cuda, cuda:N or mps") from None
+    n = torch.cuda.device_count() if dev.type == 'cuda' else int(torch.backends.mps.is_available()) if dev.type == 'mps' else None
+    if dev.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"--device {device}: odfm runs on cpu, cuda or mps")
+    if n is not None and (dev.index or 0) >= n: raise ValueError(f"--device {device}: this machine has {n or 'no'} {dev.type.upper()} device{'s' * (n != 1)}; use --device cpu")
+    return dev
 
 # %% ../nbs/13_export.ipynb #384f6c6c
 def embed_records(model:nn.Module, # network whose eval-mode forward gives embeddings (`meta` from its checkpoint)
@@ -140,7 +147,8 @@ def evaluate_cli(checkpoint:str, # a model file written by `odfm train`/`odfm ru
                  device:str=None, # cpu, cuda, ...; CUDA when available
                  out:str=None): # JSON file for the metrics (not inside the dataset root)
     "Evaluate a saved model on a dataset's queries and gallery: CMC, mAP and mINP"
-    if out: check_outside(out, root, '--out')
+    pick_device(device)
+    if out: check_output(out, {checkpoint: 'the checkpoint'}, {root: 'the dataset root'})
     model = load_model(checkpoint)
     input_settings(model, size, checkpoint)  # a size error before any work
     ds = load_dataset(root, **({'test_size': vehicleid_size} if vehicleid_size else {}))
@@ -179,6 +187,18 @@ def save_features(path, # the `.npz` file to write
     return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 # %% ../nbs/13_export.ipynb #cdb62f93
+def _checked(res:dict, path): # arrays read from features file `path`
+    "`res` with float32 features and ids filled in, or a `ValueError` naming `path` and the array that is not what it says"
+    f, n = res['features'], len(res['features'])
+    if f.ndim != 2 or f.dtype.kind not in 'fiu': raise ValueError(f"{path}: features must be numbers [N, D], got {f.dtype} {f.shape}")
+    if not n: raise ValueError(f"{path}: holds no rows")
+    for k in ('vid', 'camid'): res.setdefault(k, np.full(n, unknown_id, dtype=np.int64))
+    for k, kinds, what in (('paths', 'U', 'text'), ('split', 'U', 'text'), ('vid', 'iu', 'whole numbers'), ('camid', 'iu', 'whole numbers')):
+        if k not in res: continue
+        if res[k].shape != (n,): raise ValueError(f"{path}: {k} has shape {res[k].shape} for {n} feature rows")
+        if res[k].dtype.kind not in kinds: raise ValueError(f"{path}: {k} must be {what}, got {res[k].dtype}")
+    return res | dict(features=f.astype(np.float32))
+
 def load_features(path)->dict: # a file written by `save_features`
     "The arrays of a features file: features [N, D] float32, vid, camid [N] int64 (-1: unknown), paths [N] str, and split, checkpoint if any"
     path = Path(path)
@@ -189,9 +209,7 @@ def load_features(path)->dict: # a file written by `save_features`
     with z:
         missing = [k for k in ('features', 'paths') if k not in z]
         if missing: raise ValueError(f"{path}: not an odfm features file (missing {', '.join(missing)})")
-        res = {k: z[k] for k in z.files}
-    for k in ('vid', 'camid'): res.setdefault(k, np.full(len(res['paths']), unknown_id, dtype=np.int64))
-    return res
+        return _checked({k: z[k] for k in z.files}, path)
 
 # %% ../nbs/13_export.ipynb #cb041516
 def features_records(f:dict)->pd.DataFrame: # arrays from `load_features`
@@ -227,16 +245,20 @@ def dataset_layout(folder:Path): # a folder
 
 # %% ../nbs/13_export.ipynb #aa08b2c1
 def _paths_frame(paths, what): # image paths, the input they came from
-    paths = [str(p) for p in paths]
+    paths = [str(check_utf8(p)) for p in paths]
     if not paths: raise FileNotFoundError(f"{what} holds no images ({', '.join(sorted(image_exts))})")
     return pd.DataFrame({'path': paths})
+
+def image_tree(folder:Path): # a folder
+    "Every image file under `folder`, sorted by path; links to folders are not entered, so a link loop cannot repeat files"
+    return sorted(Path(top)/f for top, _, files in os.walk(folder) for f in files if is_image(Path(top)/f))
 
 def folder_records(folder:Path): # a folder of images, or a dataset root
     "Every image under `folder` (recursive, sorted), or a dataset root's query and gallery with a `split` column"
     if dataset_layout(folder):
         ds = load_dataset(folder)
         return pd.concat([ds.query.assign(split='query'), ds.gallery.assign(split='gallery')], ignore_index=True)
-    return _paths_frame(sorted(p for p in folder.rglob('*') if is_image(p)), f"folder {folder}")
+    return _paths_frame(image_tree(folder), f"folder {folder}")
 
 # %% ../nbs/13_export.ipynb #b735b54e
 def csv_image_records(csv:Path): # a CSV with a `path` column
@@ -249,6 +271,12 @@ def csv_image_records(csv:Path): # a CSV with a `path` column
     return df[[c for c in ('path', 'vid', 'camid', 'split') if c in df]]
 
 # %% ../nbs/13_export.ipynb #f85e020f
+def glob_images(pattern:str): # a glob pattern, `**` for any depth
+    "The images `pattern` names, sorted; `**` does not enter links to folders"
+    parts = Path(pattern).expanduser().parts
+    i = next(i for i, s in enumerate(parts) if glob.has_magic(s))
+    return sorted(absolute_path(f) for f in Path(*parts[:i] or ['.']).glob(str(Path(*parts[i:]))) if is_image(f))
+
 def input_records(spec:str): # an image, folder, glob or CSV, as typed
     "The records one input names"
     p = Path(spec).expanduser()
@@ -257,15 +285,16 @@ def input_records(spec:str): # an image, folder, glob or CSV, as typed
         if p.suffix.lower() == '.csv': return csv_image_records(absolute_path(p))
         if is_image(p): return _paths_frame([absolute_path(p)], spec)
         raise ValueError(f"{spec} is neither an image ({', '.join(sorted(image_exts))}) nor a CSV of paths")
-    if glob.has_magic(spec): return _paths_frame(sorted(absolute_path(f) for f in glob.glob(str(p), recursive=True) if is_image(Path(f))), f"pattern {spec}")
+    if glob.has_magic(spec): return _paths_frame(glob_images(spec), f"pattern {spec}")
     raise FileNotFoundError(f"{spec}: no such image, folder, CSV or dataset root")
 
 def find_images(inputs): # inputs as `input_records` takes them (one, or a list)
-    "Records (path; vid, camid -1 when unknown; split where given) of every image the inputs name, in order, each once"
+    "Records (path; vid, camid -1 when unknown; split where given) of every image the inputs name, in order, each file once"
     inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     if not inputs: raise ValueError("no input given: name images, folders, globs, CSVs or dataset roots")
     df = with_ids(pd.concat([input_records(str(s)) for s in inputs], ignore_index=True))
-    return df.drop_duplicates('path', ignore_index=True)
+    first = ~pd.Series([os.path.realpath(p) for p in df['path']]).duplicated().to_numpy()   # one row per real file
+    return df[first].reset_index(drop=True)
 
 # %% ../nbs/13_export.ipynb #edf92b1f
 def embed_images(model, # a network, or the path of a checkpoint written by `save_model`
@@ -279,9 +308,18 @@ def embed_images(model, # a network, or the path of a checkpoint written by `sav
     return embed_records(model, records, size, where=where, **kwargs), records
 
 # %% ../nbs/13_export.ipynb #b5e525e7
+def inputs_read(inputs:list, # what the user typed (`find_images`'s inputs)
+                records:pd.DataFrame=None): # the images they name
+    "({file: what it is}, {folder: what it is}) of everything `inputs` make a command read, for `check_output`"
+    inputs = [str(s) for s in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
+    files = {p: 'an input image' for p in ([] if records is None else records['path'])}
+    files |= {s: f"the input {'CSV' if s.lower().endswith('.csv') else 'file'}" for s in inputs if Path(s).is_file()}
+    folders = {s: 'the dataset root' if dataset_layout(Path(s)) else 'the input folder' for s in inputs if Path(s).is_dir()}
+    return files, folders
+
 def embed_cli(checkpoint:str, # a model file written by `odfm train`/`odfm run` (`model.pth`)
               inputs:Annotated[str, dict(nargs='+')], # images, folders (recursive), globs ('photos/**/*.jpg'), CSVs with a path column, or dataset roots
-              out:str='features.npz', # the features file to write (not inside an input folder)
+              out:str='features.npz', # the features file to write (never an input, nor inside an input folder)
               size:int=None, # input size; the checkpoint's when not given (a different one is an error)
               bs:int=64, # batch size
               workers:int=0, # loader worker processes
@@ -289,11 +327,12 @@ def embed_cli(checkpoint:str, # a model file written by `odfm train`/`odfm run` 
               flip:bool=False): # average each image's embedding with its mirror image's
     "Embed images with a saved model into a features file (.npz: features, paths, vid, camid, split)"
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)
-    for s in inputs:
-        if Path(s).is_dir(): check_outside(out, s, '--out')
-    feats, recs = embed_images(checkpoint, inputs, size, bs=bs, num_workers=workers, device=device, flip=flip, progress=True)
+    dev, recs = pick_device(device), find_images(inputs)
+    files, folders = inputs_read(inputs, recs)
+    check_output(out, {checkpoint: 'the checkpoint'} | files, folders)
+    feats = embed_records(load_model(checkpoint), recs, size, bs=bs, num_workers=workers, device=dev, flip=flip, progress=True, where=checkpoint)
     path = save_features(out, feats, recs, checkpoint)
-    print(f"embedded {len(recs)} images ({feats.shape[1]}-d features) on {pick_device(device).type}: {path}")
+    print(f"embedded {len(recs)} images ({feats.shape[1]}-d features) on {dev.type}: {path}")
     return path
 
 # %% ../nbs/13_export.ipynb #3960a50e
@@ -406,12 +445,23 @@ def _split_rows(f:dict, split:str): # arrays from `load_features`; 'query' or 'g
     return f['features'], recs
 
 # %% ../nbs/13_export.ipynb #ad608314
+def check_same_model(q:dict, g:dict, # arrays of two features files (`load_features`)
+                     q_name, g_name): # their files, for the message
+    "Raise an `OdfmError` naming both files when they record different checkpoints (files that record none pass)"
+    qs, gs = (str(f['checkpoint_sha256']) if 'checkpoint_sha256' in f else None for f in (q, g))
+    if qs and gs and qs != gs:
+        raise OdfmError(f"{q_name} and {g_name} were embedded by different models ({q.get('checkpoint')} and {g.get('checkpoint')}, "
+                        "whose SHA-256 differ): distances between them mean nothing; embed both with one checkpoint")
+
 def query_features(query:str, # a features file, or images as `find_images` takes them
                    g:dict, # the gallery's arrays (`load_features`)
                    checkpoint:str=None, # the model; None: the one recorded in the gallery file
+                   gallery:str='the gallery file', # the gallery's file, for messages
                    **kwargs): # passed to `embed_images`
-    "Features and records of the queries: read from a features file, or embedded with the gallery's model"
-    if str(query).endswith('.npz'): return _split_rows(load_features(query), 'query')
+    "Features and records of the queries: read from a features file (of the gallery's model), or embedded with the gallery's model"
+    if str(query).endswith('.npz'):
+        check_same_model(q := load_features(query), g, query, gallery)
+        return _split_rows(q, 'query')
     ck = checkpoint or (str(g['checkpoint']) if 'checkpoint' in g else None)
     if ck is None: raise ValueError("the gallery file does not say which model made it: give --checkpoint to embed the query images")
     if 'checkpoint_sha256' in g and Path(ck).is_file() and file_sha256(ck) != str(g['checkpoint_sha256']):
@@ -429,7 +479,8 @@ def save_pictures(lists:list, # `RankedList`s
     paths = []
     for l in (progress_bar(lists, leave=False) if progress else lists):
         fig = plot_ranked_lists([l], size)
-        paths.append(atomic_write(folder/f"{l.index:04d}_{Path(l.query['path']).stem}.png", lambda f: fig.savefig(f, format='png')))
+        stem = Path(l.query['path']).stem.encode()[:100].decode(errors='ignore')   # a long query name still fits 255 bytes
+        paths.append(atomic_write(folder/f"{l.index:04d}_{stem}.png", lambda f: fig.savefig(f, format='png')))
         plt.close(fig)
     return paths
 
@@ -440,17 +491,21 @@ def search_cli(gallery:str, # features file (.npz) of the gallery, from `odfm em
                metric:str='euclidean', # distance: euclidean or cosine
                rerank:bool=False, # k-reciprocal re-ranking (exact; quadratic time and memory)
                backend:str='auto', # exact, faiss, or auto (faiss for galleries of 100,000+ when installed)
-               out:str='odfm-search', # folder for ranked.csv and the pictures (not inside an input folder)
+               out:str='odfm-search', # folder for ranked.csv and the pictures (never an input, nor inside an input folder)
                pictures:int=50, # pictures drawn, for the first queries (0: none)
                checkpoint:str=None, # the model for query images; the one recorded in the gallery file when not given
                bs:int=64, # batch size for query images
                workers:int=0, # loader worker processes
                device:str=None): # cpu, cuda, ...; CUDA when available
     "Rank a gallery for each query: a CSV of the nearest gallery images and a picture per query"
-    if Path(query).is_dir(): check_outside(out, query, '--out')
     if metric not in distance_metrics: raise ValueError(f"metric must be one of {', '.join(distance_metrics)}, got {metric!r}")
-    gf, grecs = _split_rows(g := load_features(gallery), 'gallery')
-    qf, qrecs = query_features(query, g, checkpoint, bs=bs, num_workers=workers, device=device, progress=True)
+    dev, g = pick_device(device), load_features(gallery)
+    files, folders = inputs_read([query])
+    model = checkpoint or (str(g['checkpoint']) if 'checkpoint' in g else None)
+    files |= {gallery: 'the gallery file'} | ({model: 'the checkpoint'} if model else {})
+    for o in (out, Path(out)/'ranked.csv'): check_output(o, files, folders)
+    gf, grecs = _split_rows(g, 'gallery')
+    qf, qrecs = query_features(query, g, checkpoint, gallery, bs=bs, num_workers=workers, device=dev, progress=True)
     dist, idx = search(qf, gf, top, metric, rerank, backend, progress=True)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     csv = atomic_write(out/'ranked.csv', lambda f: ranked_table(qrecs, grecs, dist, idx).to_csv(f, index=False), mode='w')
@@ -516,12 +571,14 @@ def export_cli(checkpoint:str, # a model file written by `odfm train`/`odfm run`
                root:str, # dataset root: VeRi-776, VehicleID or a folder
                out:str, # folder for query.npz, gallery.npz and model.onnx (not inside the dataset root)
                size:int=None, # input size; the checkpoint's when not given (a different one is an error)
-               onnx:bool=True, # also write and check model.onnx
+               onnx:Annotated[bool, dict(help="skip model.onnx: write the features files only")]=True, # also write model.onnx and check it against PyTorch
                vehicleid_size:int=None, # VehicleID test size
                device:str=None): # cpu, cuda, ...; CUDA when available
     "Export a model's query/gallery embeddings (.npz) and the model itself (ONNX)"
     if onnx: import_onnxruntime()  # before any work, not after the embeddings are written
-    check_outside(out, root, 'out')
+    pick_device(device)
+    for o in (out, *(Path(out)/f for f in ('query.npz', 'gallery.npz', 'model.onnx'))):
+        check_output(o, {checkpoint: 'the checkpoint'}, {root: 'the dataset root'}, 'out')
     model, out = load_model(checkpoint), Path(out)
     hw, mean, std = input_settings(model, size, checkpoint)
     ds = load_dataset(root, **({'test_size': vehicleid_size} if vehicleid_size else {}))

@@ -1,9 +1,9 @@
 """A new user's first steps with a trained model, through the `odfm` command on the CPU: embed a flat folder of
 their own JPEGs and a 100-identity synthetic gallery, search the gallery with the photos (a ranked CSV and a picture
 per query), with exact and faiss search agreeing, cosine distance and re-ranking; then `odfm evaluate` with them."""
-import shutil, subprocess, sys
+import os, shutil, subprocess, sys
 from pathlib import Path
-import numpy as np, pandas as pd
+import numpy as np, pandas as pd, torch
 import pytest
 from odfm.synth import make_veri
 from odfm.model import ReidNet, save_model
@@ -77,7 +77,7 @@ def test_search_writes_a_ranked_csv_and_pictures(setup, embedded):
     assert np.allclose(t.distance, d.ravel(), atol=1e-4)
 
 
-@pytest.mark.skipif(not has_faiss(), reason='faiss is not installed')
+@pytest.mark.skipif(not has_faiss(), reason="faiss is not installed: pip install -e '.[dev]' installs faiss-cpu")
 def test_faiss_and_exact_search_agree(setup, embedded):
     "The same lists, up to the order of gallery images at equal distances (faiss rounds differently)"
     tmp = setup[0]
@@ -118,9 +118,85 @@ def test_evaluate_with_cosine_distance_and_reranking_reports_minp(setup):
 
 def test_mistakes_end_in_one_line(setup, embedded):
     tmp, root, photos, ck = setup
-    refused(['search', str(embedded[1]), str(photos), '--out', str(photos/'out'), '--device', 'cpu'], 'inside the dataset root')
+    refused(['search', str(embedded[1]), str(photos), '--out', str(photos/'out'), '--device', 'cpu'], f'lies inside the input folder {photos}')
     refused(['embed', str(ck), str(root), '--out', str(root/'f.npz'), '--device', 'cpu'], 'inside the dataset root')
     refused(['embed', str(ck), str(tmp/'no-such-folder'), '--device', 'cpu'], 'no such image, folder, CSV or dataset root')
     refused(['evaluate', str(ck), str(root), '--size', '64', '--device', 'cpu'], 'asks for 64x64 images', 'trained at 32x32')
     refused(['search', str(embedded[1]), str(embedded[0]), '--metric', 'l1', '--device', 'cpu'], 'metric must be one of')
     refused(['search', str(embedded[0]), str(photos), '--device', 'cpu', '--out', str(tmp/'x'), '--rerank', '--backend', 'faiss'], 're-ranking needs every')
+
+
+# ---- outputs never replace inputs; features files; links; devices; names
+
+def test_outputs_never_replace_inputs(setup, embedded):
+    "Each command refuses, before any work, an --out that is one of its inputs, naming both; nothing is touched"
+    tmp, root, photos, ck = setup
+    (tmp/'list.csv').write_text('path\nphotos/photo_00.jpg\nphotos/photo_01.jpg\n')
+    before = {p: Path(p).read_bytes() for p in (ck, photos/'photo_03.jpg', tmp/'list.csv', embedded[1])}
+    refused(['embed', str(ck), str(photos/'photo_00.jpg'), '--out', str(ck), '--device', 'cpu'], f'--out {ck} is the checkpoint {ck}')
+    refused(['embed', str(ck), str(photos/'*.jpg'), '--out', str(photos/'photo_03.jpg'), '--device', 'cpu'], f"is an input image {photos/'photo_03.jpg'}")
+    refused(['embed', str(ck), str(tmp/'list.csv'), '--out', str(tmp/'list.csv'), '--device', 'cpu'], f"is the input CSV {tmp/'list.csv'}")
+    refused(['evaluate', str(ck), str(root), '--out', str(ck), '--device', 'cpu'], f'--out {ck} is the checkpoint')
+    refused(['search', str(embedded[1]), str(embedded[0]), '--out', str(embedded[1]), '--device', 'cpu'], f'--out {embedded[1]} is the gallery file')
+    (tmp/'exp').mkdir(exist_ok=True); shutil.copy(ck, tmp/'exp'/'model.onnx')
+    refused(['export', str(tmp/'exp'/'model.onnx'), str(root), str(tmp/'exp'), '--device', 'cpu'], f"out {tmp/'exp'/'model.onnx'} is the checkpoint")
+    res = odfm('embed', ck, photos/'photo_00.jpg', '--out', ck)   # as a process: one line, non-zero exit
+    assert res.returncode != 0 and res.stderr.strip().count('\n') == 0 and 'is the checkpoint' in res.stderr, res.stderr[-2000:]
+    assert all(Path(p).read_bytes() == b for p, b in before.items())
+
+
+def test_search_refuses_features_of_two_models(setup, embedded, tmp_path):
+    tmp, root, photos, ck = setup
+    other = save_model(ReidNet(150, arch='resnet18', verbose=False), tmp_path/'other.pth', size=32)
+    ok(odfm('embed', other, photos, '--out', tmp_path/'other.npz'))
+    refused(['search', str(embedded[1]), str(tmp_path/'other.npz'), '--out', str(tmp_path/'s'), '--device', 'cpu'],
+            f"{tmp_path/'other.npz'} and {embedded[1]} were embedded by different models")
+    assert not (tmp_path/'s').exists()
+
+
+def test_links_and_loops_embed_each_file_once(setup, tmp_path):
+    "photos/latest -> 2024 and a link loop: a folder, a ** glob and a * glob each give every file once, so no photo meets itself"
+    tmp, root, photos, ck = setup
+    (tmp_path/'p'/'2024').mkdir(parents=True)
+    for i in range(6): shutil.copy(photos/f'photo_{i:02d}.jpg', tmp_path/'p'/'2024'/f'{i}.jpg')
+    (tmp_path/'p'/'latest').symlink_to('2024'); (tmp_path/'p'/'2024'/'up').symlink_to('..')
+    for spec in (tmp_path/'p', tmp_path/'p'/'**'/'*.jpg', tmp_path/'p'/'*'/'*.jpg'):
+        main(['embed', str(ck), str(spec), '--out', str(tmp_path/'f.npz'), '--device', 'cpu'])
+        f = load_features(tmp_path/'f.npz')
+        assert len(f['paths']) == 6 and len({Path(p).resolve() for p in f['paths']}) == 6, (spec, f['paths'])
+    main(['search', str(tmp_path/'f.npz'), str(tmp_path/'p'/'latest'), '--top', '2', '--pictures', '0', '--out', str(tmp_path/'s'), '--device', 'cpu'])
+    t = pd.read_csv(tmp_path/'s'/'ranked.csv')
+    assert (t[t['rank'] == 2].distance > 1e-2).all()   # the second nearest is another photo, never a second copy of itself
+
+
+def test_hand_made_features_files_end_in_one_line(setup, embedded, tmp_path):
+    f3, p2 = np.ones((3, 512), np.float32), np.array(['a.jpg', 'b.jpg'])
+    for name, arrays, words in [('short', dict(features=f3, paths=p2), 'paths has shape (2,) for 3 feature rows'),
+                                ('text', dict(features=np.array([['a', 'b']]), paths=p2[:1]), 'features must be numbers'),
+                                ('ids', dict(features=f3[:2], paths=p2, vid=np.array(['x', 'y'])), 'vid must be whole numbers'),
+                                ('empty', dict(features=np.zeros((0, 512), np.float32), paths=p2[:0]), 'holds no rows')]:
+        np.savez(tmp_path/f'{name}.npz', **arrays)
+        for g, q in ((embedded[1], tmp_path/f'{name}.npz'), (tmp_path/f'{name}.npz', embedded[1])):
+            refused(['search', str(g), str(q), '--pictures', '2', '--out', str(tmp_path/'s'), '--device', 'cpu'], f'{name}.npz: {words}')
+
+
+def test_device_and_long_query_names(setup, embedded, tmp_path):
+    tmp, root, photos, ck = setup
+    refused(['embed', str(ck), str(photos), '--out', str(tmp_path/'f.npz'), '--device', 'gpu'], "--device 'gpu' is not a device")
+    if not torch.cuda.is_available():
+        for cmd in (['embed', str(ck), str(photos), '--out', str(tmp_path/'f.npz')], ['evaluate', str(ck), str(root)],
+                    ['export', str(ck), str(root), str(tmp_path/'x')], ['search', str(embedded[1]), str(photos), '--out', str(tmp_path/'s')]):
+            refused(cmd + ['--device', 'cuda'], '--device cuda: this machine has no CUDA device')
+    long = tmp_path/'q'/('q' * 243 + '.jpg'); long.parent.mkdir(); shutil.copy(photos/'photo_00.jpg', long)   # a 247-character name
+    main(['search', str(embedded[1]), str(long.parent), '--top', '3', '--out', str(tmp_path/'s'), '--device', 'cpu'])
+    pics = list((tmp_path/'s'/'ranked').glob('*.png'))
+    assert len(pics) == 1 and pics[0].name == '0000_' + 'q' * 100 + '.png'
+
+
+def test_non_utf8_file_names_are_named(setup, tmp_path):
+    tmp, root, photos, ck = setup
+    (tmp_path/'p').mkdir(); shutil.copy(photos/'photo_00.jpg', tmp_path/'p'/'ok.jpg')
+    shutil.copy(photos/'photo_01.jpg', tmp_path/'p'/os.fsdecode(b'caf\xe9.jpg'))
+    refused(['embed', str(ck), str(tmp_path/'p'), '--out', str(tmp_path/'f.npz'), '--device', 'cpu'], f"{tmp_path/'p'}/caf\\xe9.jpg: the name is not valid UTF-8")
+    res = odfm('embed', ck, tmp_path/'p', '--out', tmp_path/'f.npz')
+    assert res.returncode != 0 and 'caf\\xe9.jpg' in res.stderr and 'Traceback' not in res.stderr, res.stderr[-2000:]
