@@ -5,7 +5,7 @@ or in the correct result. Data: the tests' tiny synthetic benchmark (10 identiti
 no worker processes. Every dataset root the suite hands to a command is snapshotted: nothing is written inside it.
 The full table of settings goes through `odfm.cli.main` in this process (a process per setting would cost seconds
 each for imports alone); the cases the issue names run as separate processes."""
-import json, os, shutil, signal, subprocess, sys, time
+import json, os, re, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd, pytest
 from PIL import Image
@@ -154,6 +154,8 @@ def test_evaluate_out_inside_the_dataset_root_is_refused(data, tmp_path):
     ck = save_model(ReidNet(6, arch='resnet18', attention='none', verbose=False), tmp_path/'m.pth')
     root, before = data/'veri', snapshot(data/'veri')
     refused(odfm('evaluate', ck, root, '--size', '32', '--out', root/'metrics.json'), f"--out {root/'metrics.json'} lies inside the dataset root")
+    refused(odfm('evaluate', ck, root, '--size', '32', '--out', ck), f'--out {ck} is the checkpoint {ck}')
+    assert ck.read_bytes()[:2] == b'PK'   # still the checkpoint (a zip), not JSON
     assert snapshot(root) == before
 
 # ---- settings
@@ -220,3 +222,122 @@ def test_run_on_a_vehicleid_root_saves_metrics_and_figures(data, tmp_path):
     assert next((tmp_path/'run').glob('phase3-*/figures/cmc.png')).exists()
     assert 'vehicleid' in res.stdout and 'metrics:' in res.stdout
     assert snapshot(data/'vid') == before
+
+# ---- identities
+
+def test_identity_folders_that_are_one_number_are_refused(tmp_path):
+    "0001 and 1 would be one vehicle, merged silently: refused, naming the root and both folders"
+    for name in ('0001', '1', '0002', '0003'):
+        for j in range(3): (tmp_path/'own'/name).mkdir(parents=True, exist_ok=True); Image.new('RGB', (8, 8), (j, 9, 9)).save(tmp_path/'own'/name/f'{j}.jpg')
+    refused(odfm('dataset', tmp_path/'own'), f"{tmp_path/'own'}: identity folders '0001' and '1' are both vehicle id 1")
+
+def test_ids_of_twenty_digits_end_in_one_line(data, tmp_path):
+    "No OverflowError: the folder, or the CSV and its line, named"
+    from odfm.cli import main
+    big = '12345678901234567890'
+    for name in (big, '0002', '0003', '0004'):
+        for j in range(3): (tmp_path/'own'/name).mkdir(parents=True, exist_ok=True); Image.new('RGB', (8, 8), (j, 9, 9)).save(tmp_path/'own'/name/f'{j}.jpg')
+    imgs = sorted((data/'veri'/'image_train').iterdir())[:4]
+    (tmp_path/'big.csv').write_text('path,vid\n' + ''.join(f'{p},{big if i == 2 else 7}\n' for i, p in enumerate(imgs)))
+    for root, words in ((tmp_path/'own', f'identity folder {big} is too large'), (tmp_path/'big.csv', f'big.csv line 4: vid {big} is too large')):
+        with pytest.raises(SystemExit) as e: main(['dataset', str(root)])
+        assert words in str(e.value.code) and '\n' not in str(e.value.code), e.value.code
+
+# ---- checkpoints from someone else
+
+def test_hostile_checkpoints_are_named_before_use(data, tmp_path):
+    "Each edit of a good checkpoint: one line naming the file and the entry, before memory is spent or the network reached"
+    import torch
+    from odfm.cli import main
+    from odfm.model import ReidNet, save_model
+    good = torch.load(save_model(ReidNet(6, arch='resnet18', attention='block', verbose=False), tmp_path/'good.pth', size=32), weights_only=True)
+    img = sorted((data/'veri'/'image_query').iterdir())[0]
+    edits = [('huge', lambda c: c['meta'].update(size=[100_000, 100_000]), 'its meta size is [100000, 100000]'),
+             ('red0', lambda c: c['config'].update(reduction=0), 'its config reduction is 0'),
+             ('neg', lambda c: c['config'].update(n_classes=-1), 'its config n_classes is -1'),
+             ('garbage', lambda c: c.update(meta='garbage'), "its meta is 'garbage'"),
+             ('mean2', lambda c: c['meta'].update(mean=[0.5, 0.5]), 'its meta mean is [0.5, 0.5]')]
+    for name, edit, words in edits:
+        c = torch.load(tmp_path/'good.pth', weights_only=True); edit(c); torch.save(c, tmp_path/f'{name}.pth')
+        with pytest.raises(SystemExit) as e: main(['embed', str(tmp_path/f'{name}.pth'), str(img), '--out', str(tmp_path/'f.npz'), '--device', 'cpu'])
+        assert f"{tmp_path/name}.pth: cannot be read ({words}" in str(e.value.code) and '\n' not in str(e.value.code), e.value.code
+    refused(odfm('embed', tmp_path/'huge.pth', img, '--out', tmp_path/'f.npz'), 'huge.pth: cannot be read (its meta size')
+    c = dict(good); c['config'] = dict(good['config'], weights='imagenet'); torch.save(c, tmp_path/'imagenet.pth')
+    env = dict(os.environ, https_proxy='http://127.0.0.1:9', http_proxy='http://127.0.0.1:9')   # no network to reach
+    res = odfm('embed', tmp_path/'imagenet.pth', img, '--out', tmp_path/'f.npz', '--device', 'cpu', env=env)
+    assert res.returncode == 0 and 'ImageNet' not in res.stderr, res.stderr[-2000:]
+
+# ---- the environment
+
+def read_only(folder):
+    "A command prefix that runs with `folder` read-only (chmod for a user, a read-only bind mount for root); skips the test when neither works"
+    if os.geteuid() != 0:
+        for p in [folder, *Path(folder).rglob('*')]: p.chmod(p.stat().st_mode & ~0o222)
+        return []
+    pre = ['unshare', '-rm', 'sh', '-c', 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && exec "$@"', str(folder)]
+    if subprocess.run([*pre, 'true'], capture_output=True).returncode: pytest.skip('cannot make a read-only folder here (root without unshare)')
+    return pre
+
+def test_read_only_run_folder_is_one_line(data, tmp_path):
+    "A finished run copied to read-only media, and a new run under a read-only folder: one line naming the folder"
+    res = odfm('run', '--root', data/'veri', '--run-dir', tmp_path/'ro'/'done', *tiny)
+    assert res.returncode == 0, res.stderr[-3000:]
+    pre = read_only(tmp_path/'ro')
+    for run in (tmp_path/'ro'/'done', tmp_path/'ro'/'new'):
+        res = subprocess.run([*pre, sys.executable, '-m', 'odfm.cli', 'run', '--root', str(data/'veri'), '--run-dir', str(run), *tiny],
+                             capture_output=True, text=True, timeout=300)
+        refused(res, f'run folder {run} cannot be written')
+
+def test_world_size_that_is_not_a_number_is_named(data):
+    refused(odfm('dataset', data/'veri', env=dict(os.environ, WORLD_SIZE='abc')), "WORLD_SIZE='abc' is not a number of processes")
+
+def test_ctrl_c_stops_quietly_and_a_rerun_resumes(data, tmp_path):
+    "SIGINT in phase 1: exit 130, one line, no traceback; the same command then finishes the run"
+    args = [sys.executable, '-m', 'odfm.cli', 'run', '--root', str(data/'veri'), '--run-dir', str(tmp_path/'run'), *tiny[:4], '--epochs1', '40', *tiny[6:]]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(600):   # wait until phase 1 has finished an epoch
+        if list((tmp_path/'run').glob('phase1-*/history.csv')) or proc.poll() is not None: break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert 'Traceback' not in err and err.strip().splitlines() == ['odfm run: interrupted; run the same command again to resume'], err[-3000:]
+    res = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert next((tmp_path/'run').glob('phase3-*/metrics.json')).exists()
+
+# ---- progress in logs
+
+def test_progress_through_a_pipe_is_one_plain_line_per_epoch_or_step(data, tmp_path):
+    "`odfm run ... | cat`: no redraws; fastai's table (a header and one line per epoch) and one line per finished step"
+    res = subprocess.run(f"{sys.executable} -m odfm.cli run --root {data/'veri'} --run-dir {tmp_path/'run'} {' '.join(tiny[:4])} --epochs1 2 {' '.join(tiny[6:])} | cat",
+                         shell=True, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.stdout
+    assert '\r' not in out and '█' not in out and '|---' not in out, out[:2000]
+    epochs = [l for l in out.splitlines() if l.split()[:1] in (['0'], ['1']) and l.split()[-1].count(':') == 1]
+    assert len(epochs) == 2 + 1 and sum(l.split()[0] == 'epoch' for l in out.splitlines()) == 2, out   # phase 1: 2 epochs, phase 3: 1
+    from odfm.model import ReidNet, save_model
+    ck = save_model(ReidNet(6, arch='resnet18', attention='none', verbose=False), tmp_path/'m.pth', size=32)
+    res = subprocess.run(f"{sys.executable} -m odfm.cli embed {ck} {data/'veri'} --out {tmp_path/'f.npz'} --bs 4 --device cpu | cat",
+                         shell=True, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and '\r' not in res.stdout and '█' not in res.stdout, res.stdout + res.stderr[-2000:]
+    assert re.fullmatch(r'embed: 5/5 in \d\d:\d\d', res.stdout.splitlines()[0]), res.stdout   # 20 images, batches of 4: one line, when done
+
+def test_progress_in_a_terminal_keeps_its_bars(data, tmp_path):
+    import pty
+    img = sorted((data/'veri'/'image_query').iterdir())[0]
+    from odfm.model import ReidNet, save_model
+    ck = save_model(ReidNet(6, arch='resnet18', attention='none', verbose=False), tmp_path/'m.pth', size=32)
+    main_fd, tty = pty.openpty()
+    proc = subprocess.Popen([sys.executable, '-m', 'odfm.cli', 'embed', str(ck), str(img), '--out', str(tmp_path/'f.npz'), '--device', 'cpu'],
+                            stdout=tty, stderr=subprocess.PIPE)
+    os.close(tty); chunks = []
+    while True:
+        try: b = os.read(main_fd, 4096)
+        except OSError: break
+        if not b: break
+        chunks.append(b)
+    proc.wait(timeout=120); os.close(main_fd)
+    out = b''.join(chunks).decode(errors='replace')
+    assert proc.returncode == 0 and '\r' in out and '100.00% [1/1' in out, out

@@ -23,9 +23,33 @@ def test_notebooks_and_modules_in_step(tmp_path):
     after = {p.name: p.read_text() for p in (root/'odfm').glob('*.py')}
     assert before == after, 'odfm/ differs from the notebooks: run `nbdev-export` and commit'
 
+def test_dev_install_holds_every_extra():
+    "`pip install -e '.[dev]'` brings every optional package, so no test of an option is skipped in development"
+    extras = tomllib.loads((root/'pyproject.toml').read_text())['project']['optional-dependencies']
+    dev = set(extras['dev'])
+    assert {p for k, v in extras.items() if k != 'dev' for p in v} <= dev, extras
+
 def test_console_script_help():
+    "Each command beside its one-line purpose, as git and pip list theirs"
+    from odfm.cli import commands, purposes
     out = subprocess.run(['odfm', '--help'], capture_output=True, text=True, check=True).stdout
     assert 'usage: odfm COMMAND' in out
+    rows = {l.split(None, 1)[0]: l.split(None, 1)[1] for l in out.splitlines() if l.startswith('  ')}
+    assert rows == purposes and list(rows) == list(commands)
+
+def test_every_flag_says_what_it_does():
+    "`--no-onnx` skips the ONNX file; its help no longer describes the opposite"
+    out = ' '.join(subprocess.run(['odfm', 'export', '--help'], capture_output=True, text=True, check=True).stdout.split())
+    assert '--no-onnx skip model.onnx: write the features files only' in out and '(default: True)' not in out
+
+def test_refresh_outputs_saves_no_progress_bars():
+    "A console bar's redraws, as `nbdev-test --save` records them, leave only what a terminal shows once they are gone"
+    from refresh_outputs import debar
+    fit = ('\u2588\repoch     train_loss  time    \n\u2588\r\rEpoch 1/2 : |----------| 0.00% [0/3 00:00<?]\rEpoch 1/2 : |\u2588\u2588\u2588-------| 33.33% [1/3 00:00<00:00]'
+           '\rEpoch 1/2 :           \r\n0         1.958695    00:00     \n')
+    assert debar(fit) == 'epoch     train_loss  time    \n0         1.958695    00:00     \n'
+    step = '\u2588\r\r |----------| 0.00% [0/1 00:00<?]\r |\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588| 100.00% [1/1 00:00<00:00]\r          \rembedded 5 images\n\nlast line'
+    assert debar(step) == 'embedded 5 images\n\nlast line'
 
 def test_unknown_command_fails_cleanly():
     res = subprocess.run(['odfm', 'frobnicate'], capture_output=True, text=True)

@@ -3,7 +3,9 @@
 Each notebook runs as `nbdev-test --save` runs it (cells flagged `slow` or `notest` are skipped and keep the outputs
 they have, which come from their committed results files; `--slow` runs the `slow` cells too, which read those files
 and recompute only what is missing), then loses the outputs that are not the reader's
-business: deprecation notices third-party packages print on import, which also name this machine's site-packages.
+business: deprecation notices third-party packages print on import, which also name this machine's site-packages, and
+progress bars. `nbdev-test` runs a notebook outside Jupyter, so fastprogress draws its console bars, whose redraws
+(`\r`, `█`, `|-----`) would be saved as text; each stream keeps what a terminal would show once the bars are gone.
 Large PNG outputs are re-encoded as JPEG. Finally `nbdev-clean` strips the metadata. Run from the repository root."""
 import base64, io, re, subprocess, sys
 from pathlib import Path
@@ -23,6 +25,23 @@ def quiet(cell):
         keep.append(o)
     cell['outputs'] = keep
 
+drawn = re.compile(r'\s*(Epoch \d+/\d+ :)?\s*(\|[█X-]*\| (\d+(\.\d+)?% )?\[\d+/.*|█|X)?\s*') # a bar, its label, the blanks wiping it
+
+def debar(text:str) -> str:
+    "`text` of a stream output without console progress bars: each line as a terminal shows it once the bars are gone"
+    out = []
+    for line in text.split('\n'):
+        kept = [s for s in line.split('\r') if not drawn.fullmatch(s)]
+        if kept: out.append(kept[-1])
+        elif '\r' not in line and not line.strip(): out.append(line)   # a blank line the cell printed
+    return '\n'.join(out)
+
+def unbar(cell):
+    "Drop progress bars from the stream outputs of `cell`, and the outputs left empty"
+    for o in cell.get('outputs', []):
+        if o.get('output_type') == 'stream': o['text'] = debar(o['text'])
+    cell['outputs'] = [o for o in cell.get('outputs', []) if o.get('output_type') != 'stream' or o['text'].strip()]
+
 def shrink(cell, limit:int=40_000):
     "Re-encode PNG outputs over `limit` bytes as JPEG (pictures of images and heatmaps compress far better so)"
     for o in cell.get('outputs', []):
@@ -38,7 +57,7 @@ def refresh(nb_path:Path, slow:bool=False):
     if res.returncode: raise SystemExit(f"{nb_path}: failed\n{res.stderr[-3000:]}")
     nb = nbformat.read(nb_path, as_version=4)
     for c in nb.cells:
-        if c.cell_type == 'code': quiet(c); shrink(c)
+        if c.cell_type == 'code': quiet(c); unbar(c); shrink(c)
     nbformat.write(nb, nb_path)
     subprocess.run(['nbdev-clean', '--fname', str(nb_path)], cwd=root, check=True)
 
