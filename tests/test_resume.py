@@ -160,7 +160,8 @@ def same(a, b):
 kills = [(0, 'logged'), (1, 'saved'), (2, 1), (2, 'logged')]  # before any resume point, right after one, mid-epoch, between log and resume point
 
 @pytest.mark.parametrize('extra', [[], ['--sampling', 'uniform'], ['--sampling', 'topk', '--k', '2'], ['--random-erasing', '0.5'],
-                                   ['--sampler-p', '2', '--sampler-k', '4']], ids=' '.join)
+                                   ['--sampler-p', '2', '--sampler-k', '4'], ['--redraw', '--sampling', 'uniform'], ['--remine-every', '1'],
+                                   ['--sampling', 'cutout', '--erasing3', '0.5'], ['--schedule', 'cosine']], ids=' '.join)
 def test_odfm_run_killed_in_phase3_resumes_bit_for_bit(tiny_root, tmp_path, extra):
     straight, resumed = tmp_path/'straight', tmp_path/'resumed'
     assert not killed('none', (0, 0), odfm_run(tiny_root, straight, *extra))
