@@ -11,11 +11,12 @@ __all__ = ['VERI_COLOURS', 'VERI_TYPES', 'BODY_RGB', 'BODY_SHAPES', 'CUE_PALETTE
            'plate_parts', 'cue_polys', 'vehicle_polys', 'View', 'project', 'pixel_box', 'draw_vehicle',
            'render_vehicle', 'with_boxes', 'mosaic', 'Camera', 'make_camera', 'camera_background', 'jitter_view',
            'apply_lighting', 'pole_polys', 'tree_polys', 'pedestrian_polys', 'vehicle_occluder_polys', 'draw_occluder',
-           'render_image', 'SynthConfig', 'check_config', 'cue_colours', 'random_cues', 'type_colour_plan',
-           'make_identities', 'split_identities', 'identity_cameras', 'identity_shots', 'veri_name', 'plan_veri',
-           'write_images', 'write_lines', 'veri_xml', 'veri_truth', 'identities_frame', 'write_meta', 'write_veri',
-           'plan_vehicleid', 'vehicleid_lines', 'write_vehicleid', 'check_output_dir', 'atomic_dir', 'make_dataset',
-           'make_veri', 'make_vehicleid', 'tiny_veri', 'tiny_vehicleid', 'synth_cli']
+           'target_pole', 'render_image', 'SynthConfig', 'check_config', 'cue_colours', 'random_cues', 'salient_cues',
+           'type_colour_plan', 'make_identities', 'split_identities', 'identity_cameras', 'identity_shots', 'veri_name',
+           'plan_veri', 'write_images', 'write_lines', 'veri_xml', 'veri_truth', 'identities_frame', 'write_meta',
+           'write_veri', 'plan_vehicleid', 'vehicleid_lines', 'write_vehicleid', 'check_output_dir', 'atomic_dir',
+           'make_dataset', 'make_veri', 'make_vehicleid', 'tiny_veri', 'tiny_vehicleid', 'meta_key', 'meta_boxes',
+           'detail_boxes', 'salient_kinds', 'synth_cli']
 
 # %% ../nbs/01_synth.ipynb #6ca652e7
 import os, json, shutil, tempfile, time
@@ -111,8 +112,8 @@ CUE_SHAPES = dict(roof=('box', 'rack', 'lightbar', 'ladder'), sticker=('square',
 CUE_KINDS = tuple(CUE_SHAPES)
 
 class Cue(NamedTuple):
-    "One identity-specific local detail"
-    kind:str; shape:str; colour:str; pos:float
+    "One identity-specific local detail; `scale` enlarges or shrinks it about its centre"
+    kind:str; shape:str; colour:str; pos:float; scale:float=1.
 
 # %% ../nbs/01_synth.ipynb #74c3c067
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ class Identity:
     vid:int; vtype:str; colour:str; cues:tuple=()
     @property
     def group(self): return f'{self.colour} {self.vtype}'
+    @property
+    def salient(self): return next((c.kind for c in self.cues if c.scale > 1), None) # the kind of its enlarged cue, if any
 
 # %% ../nbs/01_synth.ipynb #6cfc8b12
 def roof_parts(shape, g, pos):
@@ -174,6 +177,7 @@ def cue_polys(cue:Cue, g:dict): # g: a `body_geometry`
     "[(polygon, rgb)] of `cue` on a body of geometry `g`"
     if cue.kind in ('headlight', 'taillight'): ps = lamp_parts(cue.shape, g, cue.pos, 'front' if cue.kind == 'headlight' else 'rear')
     else: ps = dict(roof=roof_parts, sticker=sticker_parts, decal=decal_parts, plate=plate_parts)[cue.kind](cue.shape, g, cue.pos)
+    if cue.scale != 1: c = np.concatenate(ps).mean(0); ps = [c + (q - c) * cue.scale for q in ps]
     rgb = CUE_PALETTE[cue.colour]; other = (20, 20, 20) if sum(rgb) > 380 else (240, 240, 240)
     two_tone = cue.kind == 'plate' or cue.shape == 'lightbar'
     return [(p, other if two_tone and i else rgb) for i, p in enumerate(ps)]
@@ -333,10 +337,20 @@ def draw_occluder(draw:ImageDraw.ImageDraw, # on a canvas `ss` times `S`
     for p, rgb in ps: draw.polygon([tuple(q) for q in p*ss], fill=rgb)
     return pixel_box(np.concatenate([p for p, _ in ps]), S)
 
+# %% ../nbs/01_synth.ipynb #3420e07f
+def target_pole(ident:Identity, details:list, v:View, key:list, # the vehicle, its drawn (cue, box) list, the view, the image's key
+                target:str='salient'): # 'salient': over the salient cue; 'random': the same pole anywhere on the vehicle
+    "(generator, S, width share, x) of a pole just wide enough to hide the salient cue, over it or at random"
+    x0, _, x1, _ = next(b for k, b in details if k == ident.salient)
+    t, S = np.random.default_rng([*key, 2]), v.size   # a stream of its own: the image's other draws are unchanged
+    width, anywhere = max(1.3 * (x1 - x0), 0.12 * S) / S, S * (v.cx + t.uniform(-0.45, 0.45) * v.fill)
+    return t, S, width, (x0 + x1) / 2 if target == 'salient' else anywhere
+
 # %% ../nbs/01_synth.ipynb #503fb48b
 def render_image(ident:Identity, c:Camera, key:list, # key: ints seeding this image's randomness
                  occlude:bool=False, area=(0.15, 0.35), # area: range of the occluder's share of the image
-                 ss:int=2, clean:bool=False): # ss: supersampling; clean: also return the unoccluded twin
+                 ss:int=2, clean:bool=False, # ss: supersampling; clean: also return the unoccluded twin
+                 target:str=None): # instead of `occlude`: a pole over the salient cue ('salient') or of its width anywhere ('random')
     "One image of `ident` by camera `c`: (image, clean twin or None, [(cue, box)], [(occluder, box)])"
     r = np.random.default_rng(key); v = jitter_view(c.view, r); S = v.size
     im = Image.fromarray(camera_background(c, S*ss)); d = ImageDraw.Draw(im)
@@ -345,6 +359,7 @@ def render_image(ident:Identity, c:Camera, key:list, # key: ints seeding this im
     if occlude:
         kind = OCCLUDER_KINDS[int(r.integers(len(OCCLUDER_KINDS)))]
         occ.append((kind, draw_occluder(d, kind, r, S, r.uniform(*area), S*(v.cx + r.uniform(-0.45, 0.45)*v.fill), ss)))
+    if target: occ.append(('pole', draw_occluder(d, 'pole', *target_pole(ident, details, v, key, target), ss)))
     finish = lambda im: apply_lighting(np.asarray(im.resize((S, S), Image.BOX)), c, np.random.default_rng([*key, 1]))
     return finish(im), (finish(twin) if clean else None), details, occ
 
@@ -356,6 +371,7 @@ class SynthConfig:
     train_per_id:int=20; gallery_per_id:int=15; query_per_id:int=5; images_per_id:int=10
     confusable:float=0.8; group_size:int=5; n_cues:int=2; max_cams_per_id:int=6
     train_occlusion:float=0.05; test_occlusion:float=0.5; occluder_area:tuple=(0.15, 0.35); quality:int=90; ss:int=2
+    cues:str='default' # 'default': cues of one size; 'salient': one large high-contrast cue and one small cue per identity
     def __post_init__(self): check_config(self)
 
 # %% ../nbs/01_synth.ipynb #23dfd5bb
@@ -367,6 +383,8 @@ def check_config(cfg:SynthConfig):
     for k, lo in dict(size=16, n_cams=2, train_per_id=1, gallery_per_id=2, query_per_id=1, images_per_id=2, group_size=1, max_cams_per_id=2, ss=1).items():
         if getattr(cfg, k) < lo: raise ValueError(f"{k} must be at least {lo}, got {getattr(cfg, k)}")
     if not 0 <= cfg.n_cues <= len(CUE_KINDS): raise ValueError(f"n_cues must lie in [0, {len(CUE_KINDS)}], got {cfg.n_cues}")
+    if cfg.cues not in ('default', 'salient'): raise ValueError(f"cues must be 'default' or 'salient', got {cfg.cues!r}")
+    if cfg.cues == 'salient' and cfg.n_cues < 2: raise ValueError(f"salient cues need n_cues >= 2 (a salient cue and another), got {cfg.n_cues}")
 
 # %% ../nbs/01_synth.ipynb #146c8716
 def cue_colours(body:str): # a key of `BODY_RGB`
@@ -380,6 +398,13 @@ def random_cues(r, body:str, n:int): # r: a numpy Generator; n: number of cues
     kinds, cols = sorted(r.choice(len(CUE_KINDS), n, replace=False)), cue_colours(body)
     return tuple(Cue(CUE_KINDS[k], str(r.choice(CUE_SHAPES[CUE_KINDS[k]])), str(r.choice(cols)), round(float(r.uniform(0.1, 0.9)), 2)) for k in kinds)
 
+# %% ../nbs/01_synth.ipynb #79f44858
+def salient_cues(r, body:str, n:int): # r: a numpy Generator; n: number of cues (at least 2)
+    "`random_cues`, with one of them enlarged and in the colour that stands out most on the body, the others made smaller"
+    cues, j = random_cues(r, body, n), int(r.integers(n))
+    far = max(CUE_PALETTE, key=lambda k: np.abs(np.array(CUE_PALETTE[k]) - np.array(BODY_RGB[body])).sum())
+    return tuple(c._replace(scale=1.8, colour=far) if i == j else c._replace(scale=0.8) for i, c in enumerate(cues))
+
 # %% ../nbs/01_synth.ipynb #08ece98b
 def type_colour_plan(n_ids:int, seed:int=0, confusable:float=0.8, group_size:int=5):
     "(type, colour) for each of `n_ids` identities: a `confusable` share in groups of `group_size`"
@@ -391,7 +416,8 @@ def type_colour_plan(n_ids:int, seed:int=0, confusable:float=0.8, group_size:int
 
 # %% ../nbs/01_synth.ipynb #a3e18b9d
 def make_identities(n_ids:int, seed:int=0, confusable:float=0.8, group_size:int=5, n_cues:int=2,
-                    max_vid:int=9999): # largest id the layout can name
+                    max_vid:int=9999, # largest id the layout can name
+                    cues:str='default'): # 'default' (`random_cues`) or 'salient' (`salient_cues`)
     "`n_ids` identities with non-contiguous ids; those sharing type and colour differ in their cues"
     if n_ids > max_vid: raise ValueError(f"at most {max_vid} identities fit this layout's ids, asked for {n_ids}")
     r = np.random.default_rng([seed, 0]); pool = min(max_vid, max(n_ids, int(n_ids*1.3)+5))
@@ -399,9 +425,9 @@ def make_identities(n_ids:int, seed:int=0, confusable:float=0.8, group_size:int=
     for vid, (t, c) in zip(vids, type_colour_plan(n_ids, seed, confusable, group_size)):
         rv, seen = np.random.default_rng([seed, 2, int(vid)]), taken.setdefault((t, c), set())
         for _ in range(100):
-            cues = random_cues(rv, c, n_cues)
-            if (sig := tuple(x[:3] for x in cues)) not in seen: break
-        seen.add(sig); out.append(Identity(int(vid), t, c, cues))
+            drawn = (salient_cues if cues == 'salient' else random_cues)(rv, c, n_cues)
+            if (sig := tuple(x[:3] for x in drawn)) not in seen: break
+        seen.add(sig); out.append(Identity(int(vid), t, c, drawn))
     return out
 
 # %% ../nbs/01_synth.ipynb #be7300db
@@ -451,17 +477,22 @@ def plan_veri(idents:list, test_vids:set, cfg:SynthConfig):
 # %% ../nbs/01_synth.ipynb #71a139f8
 def write_images(root:Path, plan:pd.DataFrame, idents:list, cfg:SynthConfig,
                  clean_dirs:dict={}, # {split: folder under root for its clean twins}
+                 target_dirs:dict={}, # {'salient' or 'random': folder under root for the queries with a pole over the salient cue, or anywhere}
                  progress:bool=False): # show a progress bar over the images
     "Render and save every image of `plan` under `root`; return (details, occluders) frames"
     by_vid, cams = {i.vid: i for i in idents}, {c: make_camera(c, cfg.seed, cfg.size) for c in range(1, cfg.n_cams+1)}
     det, occ = [], []
     rows = plan.itertuples()
     for row in (progress_bar(rows, total=len(plan), leave=False) if progress else rows):
-        twin_dir = clean_dirs.get(row.split)
-        im, twin, d, o = render_image(by_vid[row.vid], cams[row.cam], [cfg.seed, row.vid, row.cam, row.k], row.occluded, cfg.occluder_area, cfg.ss, twin_dir is not None)
+        twin_dir, key = clean_dirs.get(row.split), [cfg.seed, row.vid, row.cam, row.k]
+        im, twin, d, o = render_image(by_vid[row.vid], cams[row.cam], key, row.occluded, cfg.occluder_area, cfg.ss, twin_dir is not None)
         im.save(root/row.image, quality=cfg.quality)
         if twin is not None: twin.save(root/twin_dir/Path(row.image).name, quality=cfg.quality)
         det += [(row.image, k, *b) for k, b in d]; occ += [(row.image, k, *b) for k, b in o]
+        for target, folder in (target_dirs if row.split == 'query' else {}).items():
+            im, _, _, o = render_image(by_vid[row.vid], cams[row.cam], key, ss=cfg.ss, target=target)
+            im.save(root/folder/Path(row.image).name, quality=cfg.quality)
+            occ += [(f'{Path(folder).name}/{Path(row.image).name}', k, *b) for k, b in o]
     cols = ['image', 'kind', 'x0', 'y0', 'x1', 'y1']
     return pd.DataFrame(det, columns=cols), pd.DataFrame(occ, columns=cols)
 
@@ -489,9 +520,11 @@ def veri_truth(query:pd.DataFrame, gallery:pd.DataFrame):
 
 # %% ../nbs/01_synth.ipynb #20f214ae
 def identities_frame(idents:list, test_vids:set):
-    "One row per identity: vid, split, type, colour, group and cues"
-    return pd.DataFrame([dict(vid=i.vid, split='test' if i.vid in test_vids else 'train', type=i.vtype, colour=i.colour, group=i.group,
-                              cues=';'.join(f"{c.kind}:{c.shape}:{c.colour}:{c.pos}" for c in i.cues)) for i in idents])
+    "One row per identity: vid, split, type, colour, group and cues (and which is salient, when one is)"
+    cue = lambda c: f"{c.kind}:{c.shape}:{c.colour}:{c.pos}" + (f":{c.scale}" if c.scale != 1 else '')
+    rows = [dict(vid=i.vid, split='test' if i.vid in test_vids else 'train', type=i.vtype, colour=i.colour, group=i.group,
+                 cues=';'.join(map(cue, i.cues))) | (dict(salient=i.salient) if i.salient else {}) for i in idents]
+    return pd.DataFrame(rows)
 
 # %% ../nbs/01_synth.ipynb #41ba9159
 def write_meta(root:Path, cfg:SynthConfig, layout:str, idents:list, test_vids:set, plan:pd.DataFrame, det:pd.DataFrame, occ:pd.DataFrame):
@@ -505,10 +538,11 @@ def write_meta(root:Path, cfg:SynthConfig, layout:str, idents:list, test_vids:se
 # %% ../nbs/01_synth.ipynb #7debfae1
 def write_veri(root:Path, cfg:SynthConfig, progress:bool=False): # progress: a bar over the images
     "Generate the VeRi-776-layout benchmark of `cfg` into the empty folder `root`"
-    root = Path(root); idents = make_identities(cfg.n_ids, cfg.seed, cfg.confusable, cfg.group_size, cfg.n_cues)
+    root = Path(root); idents = make_identities(cfg.n_ids, cfg.seed, cfg.confusable, cfg.group_size, cfg.n_cues, cues=cfg.cues)
     test_vids = split_identities(idents, cfg.test_frac, cfg.seed); plan = plan_veri(idents, test_vids, cfg)
-    for d in [*VERI_DIRS.values(), 'odfm_meta/image_query_clean']: (root/d).mkdir(parents=True)
-    det, occ = write_images(root, plan, idents, cfg, dict(query='odfm_meta/image_query_clean'), progress)
+    targets = dict(salient='odfm_meta/image_query_targeted', random='odfm_meta/image_query_random') if cfg.cues == 'salient' else {}
+    for d in [*VERI_DIRS.values(), 'odfm_meta/image_query_clean', *targets.values()]: (root/d).mkdir(parents=True)
+    det, occ = write_images(root, plan, idents, cfg, dict(query='odfm_meta/image_query_clean'), targets, progress)
     by_vid, part = {i.vid: i for i in idents}, {s: plan[plan.split == s].reset_index(drop=True) for s in VERI_DIRS}
     for s, f in [('train', 'name_train.txt'), ('query', 'name_query.txt'), ('gallery', 'name_test.txt')]: write_lines(root/f, [Path(p).name for p in part[s].image], '\r\n')
     (root/'train_label.xml').write_bytes(veri_xml(part['train'], by_vid, 'TrainingImages').encode('gb2312'))
@@ -535,10 +569,10 @@ def vehicleid_lines(df:pd.DataFrame):
 # %% ../nbs/01_synth.ipynb #585a420f
 def write_vehicleid(root:Path, cfg:SynthConfig, progress:bool=False): # progress: a bar over the images
     "Generate the VehicleID-layout benchmark of `cfg` into the empty folder `root`"
-    root = Path(root); idents = make_identities(cfg.n_ids, cfg.seed, cfg.confusable, cfg.group_size, cfg.n_cues, max_vid=10**7)
+    root = Path(root); idents = make_identities(cfg.n_ids, cfg.seed, cfg.confusable, cfg.group_size, cfg.n_cues, max_vid=10**7, cues=cfg.cues)
     test_vids = split_identities(idents, cfg.test_frac, cfg.seed); plan = plan_vehicleid(idents, test_vids, cfg)
     for d in ['image', 'train_test_split', 'attribute', 'odfm_meta/image_clean']: (root/d).mkdir(parents=True)
-    det, occ = write_images(root, plan, idents, cfg, dict(test='odfm_meta/image_clean'), progress)
+    det, occ = write_images(root, plan, idents, cfg, dict(test='odfm_meta/image_clean'), progress=progress)
     r = np.random.default_rng([cfg.seed, 7])
     for s, f in [('train', 'train_list.txt'), ('test', f'test_list_{len(test_vids)}.txt')]:
         df = plan[plan.split == s]; write_lines(root/'train_test_split'/f, vehicleid_lines(df.iloc[r.permutation(len(df))]))
@@ -603,6 +637,42 @@ def tiny_veri(out, **kwargs): # kwargs: `SynthConfig` fields overriding `tiny_se
 def tiny_vehicleid(out, **kwargs): # kwargs: `SynthConfig` fields
     "A tiny synthetic VehicleID root for tests, written to the new folder `out`"
     return make_vehicleid(out, **(dict(n_ids=10, images_per_id=4, size=32) | kwargs))
+
+# %% ../nbs/01_synth.ipynb #ede6b13d
+def meta_key(path): # an image path
+    "The sidecar's name of an image: 'folder/file'"
+    p = Path(path)
+    return f'{p.parent.name}/{p.name}'
+
+def meta_boxes(root, # a synthetic root (with `odfm_meta/`)
+               table:str, # 'details.csv' or 'occluders.csv'
+               size:int): # side of the model input the boxes are wanted in
+    "The sidecar's boxes of `table`, non-empty ones, scaled to a `size`×`size` input, with their image's key"
+    meta = Path(root)/'odfm_meta'
+    scale = size / json.loads((meta/'config.json').read_text())['size']
+    df = pd.read_csv(meta/table).query('x1 > x0 and y1 > y0').copy()
+    df[['x0', 'y0', 'x1', 'y1']] = df[['x0', 'y0', 'x1', 'y1']].astype(float) * scale
+    return df
+
+# %% ../nbs/01_synth.ipynb #51be8f50
+def detail_boxes(root, # a synthetic root (with `odfm_meta/`)
+                 paths, # image paths of that root
+                 size:int, # side of the model input the boxes are wanted in
+                 kinds=None): # only the cues of these kinds (a dict vid -> kind, or one kind for all); all when None
+    "Per image, its cue boxes [M, 4] (x0, y0, x1, y1) in pixels of the `size`×`size` input"
+    det = meta_boxes(root, 'details.csv', size)
+    by = {k: g for k, g in det.groupby('image')}
+    def boxes(p):
+        g = by.get(meta_key(p), det.iloc[:0])
+        if kinds is not None: g = g[g.kind == (kinds.get(int(Path(p).name[:4])) if isinstance(kinds, dict) else kinds)]
+        return g[['x0', 'y0', 'x1', 'y1']].to_numpy(float)
+    return [boxes(p) for p in paths]
+
+def salient_kinds(root)->dict: # a synthetic root generated with `cues='salient'`
+    "The kind of each identity's salient cue, by vid"
+    ids = pd.read_csv(Path(root)/'odfm_meta'/'identities.csv')
+    if 'salient' not in ids: raise ValueError(f"{root} has no salient cues: generate it with cues='salient'")
+    return dict(zip(ids.vid, ids.salient))
 
 # %% ../nbs/01_synth.ipynb #bd2ae098
 def synth_cli(out:str=None, # folder to create: it must not exist, or be empty
