@@ -22,7 +22,7 @@ from .datasets import add_labels, read_image
 # %% auto #0
 __all__ = ['imagenet_mean', 'imagenet_std', 'size_hw', 'decode_resized', 'normalize', 'denormalize', 'load_image', 'box_or_none',
            'fill_box', 'label_vocab', 'ReidImages', 'ImageBatch', 'FlipBatch', 'split_holdout', 'labelled_like',
-           'reid_dls', 'test_dl', 'tiny_dls', 'TinyReid', 'tiny_splitter']
+           'UnlabelledImages', 'ReidDataLoaders', 'reid_dls', 'test_dl', 'tiny_dls', 'TinyReid', 'tiny_splitter']
 
 # %% ../nbs/03_data.ipynb #0e170594
 def size_hw(size:int|tuple) -> tuple: # side of a square, or (H, W)
@@ -159,6 +159,28 @@ def labelled_like(df:pd.DataFrame|None, # records to label, or None
     if unknown: raise ValueError(f"vehicle ids {unknown[:5]} are not among the training ids, so they have no class label")
     return df.assign(label=df.vid.map(codes))
 
+# %% ../nbs/03_data.ipynb #02019bd0
+class UnlabelledImages(ReidImages):
+    "`ReidImages` whose items are the image alone: what fastai expects of items without a target"
+    def __getitem__(self, i): return (super().__getitem__(i)[0],)
+
+@patch
+def new_empty(self:ReidImages):
+    "The same dataset without its records (what `Learner.export` keeps)"
+    return type(self)(self.records.iloc[:0], self.size, self.y, self.split_idx, self.vocab)
+
+class ReidDataLoaders(DataLoaders):
+    "`DataLoaders` whose `test_dl` loads image files or records as validation does (what `Learner.predict` uses)"
+    def test_dl(self, test_items, # image files (`str` or `Path`), or records (a `DataFrame` or `ReidImages`)
+                rm_type_tfms=None, # unused: our items need no type transforms removed
+                with_labels:bool=False, # items carry their targets (records labelled like the training ones)
+                **kwargs): # passed to `TfmdDL.new`
+        v = self.valid_ds
+        if isinstance(test_items, ReidImages): test_items = test_items.records  # what fastai's `Interpretation` passes
+        df = test_items if isinstance(test_items, pd.DataFrame) else pd.DataFrame({'path': [str(p) for p in test_items]})
+        ds = (ReidImages if with_labels else UnlabelledImages)(df, v.size, v.y, split_idx=1, vocab=v.vocab)
+        return self.valid.new(ds, **kwargs)
+
 # %% ../nbs/03_data.ipynb #aafd209d
 @delegates(TfmdDL.__init__)
 def reid_dls(train_df:pd.DataFrame, # training records; `label` added when missing, `box` optional
@@ -169,7 +191,7 @@ def reid_dls(train_df:pd.DataFrame, # training records; `label` added when missi
              seed:int|None=None, # seed of shuffling and flips (`fastai.torch_core.set_seed`) when given
              flip_p:float=0.5, # probability of a horizontal flip of a training image
              device=None, # where batches go; fastai's default device when None
-             **kwargs) -> DataLoaders:
+             **kwargs) -> ReidDataLoaders:
     "Training and validation `DataLoaders` of ReID records"
     if 'label' not in train_df: train_df = add_labels(train_df)
     valid_df = labelled_like(valid_df, train_df)
@@ -178,7 +200,7 @@ def reid_dls(train_df:pd.DataFrame, # training records; `label` added when missi
     dsets = trn, ReidImages(valid_df, size, split_idx=1, vocab=trn.vocab)  # validation labels are training classes
     if device is None: device = default_device()
     if num_workers is not None: kwargs['num_workers'] = num_workers  # from_dsets can't pass None on
-    return DataLoaders.from_dsets(*dsets, bs=bs, after_batch=[ImageBatch(), FlipBatch(flip_p)],
+    return ReidDataLoaders.from_dsets(*dsets, bs=bs, after_batch=[ImageBatch(), FlipBatch(flip_p)],
                                   device=device, **kwargs)
 
 # %% ../nbs/03_data.ipynb #fcd0d4af

@@ -90,4 +90,4 @@ def identity_dls(dls:DataLoaders, # training and validation loaders
                  p:int=16, # identities per training batch
                  k:int=4): # images per identity
     "`dls` with its training loader drawing `p` identities × `k` images per batch"
-    return DataLoaders(identity_dl(dls.train, p, k), *dls.loaders[1:], path=dls.path, device=dls.device)
+    return type(dls)(identity_dl(dls.train, p, k), *dls.loaders[1:], path=dls.path, device=dls.device)

@@ -148,7 +148,7 @@ def recipe_dls(dls:DataLoaders, # training and validation loaders (e.g. `odfm.da
     if random_erasing > 0:
         trn = trn.new(after_batch=Pipeline([*getattr(trn.after_batch, 'fs', []), RandomErasingBatch(random_erasing)]))
     if sampler_k > 0: trn = identity_dl(trn, sampler_p or max(1, trn.bs // sampler_k), sampler_k)
-    return DataLoaders(trn, *dls.loaders[1:], path=dls.path, device=dls.device)
+    return type(dls)(trn, *dls.loaders[1:], path=dls.path, device=dls.device)
 
 # %% ../nbs/07b_strong.ipynb #4056d10a
 recipes = dict(
