@@ -7,10 +7,11 @@ Docs: https://odfm-dev.github.io/odfm/pipeline.html.md"""
 # %% auto #0
 __all__ = ['stage_keys', 'setting_rules', 'quickstart_settings', 'number_tuple', 'ODFMConfig', 'config_from_dict',
            'setting_defaults', 'stage_hash', 'records_key', 'RunDir', 'synth_root', 'run_dataset', 'query_sets',
-           'test_records', 'data_keys', 'train_valid', 'recipe_of', 'new_model', 'phase_learner', 'save_phase_model',
-           'train_phase', 'check_config', 'check_sampler', 'dataset_folder', 'read_data', 'open_run', 'run_data',
-           'mining_phase', 'features', 'cameras', 'evaluate_model', 'metrics_table', 'cmc_curve', 'save_figures',
-           'run_odfm', 'config_from_args', 'config_parser', 'run_cli', 'train_cli', 'mine_cli', 'quickstart']
+           'test_records', 'data_keys', 'train_valid', 'recipe_of', 'new_model', 'phase_learner', 'run_precision',
+           'save_phase_model', 'train_phase', 'check_config', 'check_sampler', 'dataset_folder', 'read_data',
+           'open_run', 'run_data', 'mining_phase', 'fresh_occlusions', 'features', 'cameras', 'evaluate_model',
+           'metrics_table', 'cmc_curve', 'save_figures', 'run_odfm', 'config_from_args', 'config_parser', 'run_cli',
+           'train_cli', 'mine_cli', 'quickstart']
 
 # %% ../nbs/10_pipeline.ipynb #e74d975a
 import argparse, json, hashlib, math, numbers, os, time, difflib
@@ -19,15 +20,16 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from fastai.callback.progress import CSVLogger
-from fastai.torch_core import set_seed
+from fastai.torch_core import set_seed, default_device
 from fastcore.basics import patch
 from fastcore.script import anno_parser
 from .core import OdfmError, odfm_warn, RunLock, DamagedFile, check_outside, atomic_write, save_json, load_json, set_aside, read_cached
 from .synth import make_veri
 from .datasets import load_dataset, add_labels, VehicleID, split_names, check_trainable, describe_bad, UnreadableImage
 from .data import reid_dls, test_dl, split_holdout
-from .model import ReidNet, save_model, load_model, archs
-from .occlusion import sample_occlusions, add_occlusions, sampling_methods
+from .model import ReidNet, save_model, load_model, archs, precisions, resolve_precision
+from .learner import Autocast
+from .occlusion import sample_occlusions, add_occlusions, occlusion_methods, impact_arrays, FreshOcclusions
 from .mining import mine_impacts
 from .strong import recipes, recipe_learner, net_options, RandomErasingBatch
 from .resume import fit_resumable
@@ -77,11 +79,14 @@ class ODFMConfig:
     d:int=24 # occluding square side, pixels of the resized input
     stride:int=13 # horizontal and vertical stride of the sliding square
     k:int=1 # occluded copies sampled per training image
-    sampling:str='impact' # impact (the paper), uniform, topk or none
+    sampling:str='impact' # impact (the paper), uniform, topk, cutout (a square anywhere, drawn anew every epoch) or none
     temperature:float=1. # impact sampling from p̄^(1/T) renormalised: 1 the paper's, towards 0 top-k, inf uniform
+    redraw:bool=False # draw each copy's square anew every epoch of phase 3, from the same p̄ (impact, topk) or uniformly (uniform)
+    remine_every:int=0 # mine p̄ again on the current model every this many epochs of phase 3 (online impacts); 0: never
     erasing3:float=0. # probability of Random Erasing (its paper's areas, shapes and random fill) of a phase-3 training image, beside the recipe's; 0: none
     holdout:int=1 # training images per identity held out to watch classification accuracy
     num_workers:int=0 # data-loading worker processes
+    precision:str='auto' # auto (bf16 where the device computes in it natively, else fp32), fp32 or bf16 (`odfm.model.resolve_precision`)
     seed:int=0 # seed of every random choice
     skip_bad_images:bool=False # leave out images that cannot be decoded (listed in the run's skipped_images.csv) instead of stopping
 
@@ -112,9 +117,9 @@ def config_from_dict(d:dict)->ODFMConfig: # settings, e.g. read from `config.jso
 # %% ../nbs/10_pipeline.ipynb #4d0086cc
 stage_keys = dict(
     phase1=['root', 'vehicleid_size', 'synth_ids', 'synth_queries', 'arch', 'attention', 'weights', 'size', 'epochs1', 'holdout',
-            'seed', *recipes['paper']])
+            'seed', 'precision', *recipes['paper']])
 stage_keys['mining'] = stage_keys['phase1'] + ['d', 'stride']
-stage_keys['phase3'] = stage_keys['mining'] + ['k', 'sampling', 'epochs3', 'phase3_init', 'temperature', 'erasing3']
+stage_keys['phase3'] = stage_keys['mining'] + ['k', 'sampling', 'epochs3', 'phase3_init', 'temperature', 'redraw', 'remine_every', 'erasing3']
 
 def setting_defaults()->dict:
     "Each setting's default: the field's own, or the paper recipe's for those a recipe fills"
@@ -245,9 +250,13 @@ def phase_learner(cfg:ODFMConfig, # settings
     return recipe_learner(dls, model, None, recipe_of(cfg), path=folder, cbs=CSVLogger('history.csv', append=True))
 
 # %% ../nbs/10_pipeline.ipynb #6c2db725
+def run_precision(cfg:ODFMConfig) -> str: # settings
+    "The precision the run's network computes in on this machine's default device: 'fp32' or 'bf16'"
+    return resolve_precision(cfg.precision, default_device())
+
 def save_phase_model(cfg:ODFMConfig, model:torch.nn.Module, path:Path): # settings; the trained network; its `model.pth`
     "Save a phase's network with its input size and settings, so that the checkpoint describes itself"
-    return save_model(model, path, size=cfg.size, recipe=asdict(cfg))
+    return save_model(model, path, size=cfg.size, recipe=asdict(cfg) | dict(precision=run_precision(cfg)))  # the precision used
 
 # %% ../nbs/10_pipeline.ipynb #b1563716
 def train_phase(cfg:ODFMConfig, # settings
@@ -255,7 +264,8 @@ def train_phase(cfg:ODFMConfig, # settings
                 train:pd.DataFrame, valid:pd.DataFrame, # training / held-out records
                 epochs:int, # epochs of this phase
                 init:torch.nn.Module=None, # start from these weights (phase 3 from phase 1)
-                tfms:list=()): # extra batch transforms of the training loader (an ablation's augmentation)
+                tfms:list=(), # extra batch transforms of the training loader (an ablation's augmentation)
+                cbs:list=()): # extra callbacks of the fit (phase 3's fresh occlusions)
     "Train (or resume, or skip when done) one phase; its model, in eval mode"
     final = Path(folder)/'model.pth'
     if final.exists():
@@ -263,6 +273,7 @@ def train_phase(cfg:ODFMConfig, # settings
         except DamagedFile as e: set_aside(e.path, e.why)  # retrain rather than stay blocked
     learn = phase_learner(cfg, folder, train, valid, init)
     for t in tfms: learn.dls.train.after_batch.add(t)
+    learn.add_cbs([*cbs, *([Autocast('bf16')] if run_precision(cfg) == 'bf16' else [])])
     fit_resumable(learn, epochs, Path(folder)/'resume.pth', name=Path(folder).name.split('-')[0])
     save_phase_model(cfg, learn.model, final)
     (Path(folder)/'resume.pth').unlink(missing_ok=True)  # done: the resume point (model + optimiser) is only disk now
@@ -284,7 +295,7 @@ setting_rules = dict( # setting: (what it may be, in words; the test)
     vehicleid_size=('a whole number >= 1, or None', lambda v: v is None or _at_least(1)(v)),
     synth_ids=('a whole number >= 3 (two identities to train on, one to test)', _at_least(3)),
     synth_queries=('a whole number >= 1', _at_least(1)),
-    arch=_one_of(list(archs)), attention=_one_of(['block', 'stage', 'none']),
+    arch=_one_of(list(archs)), precision=_one_of(list(precisions)), attention=_one_of(['block', 'stage', 'none']),
     weights=("None, 'imagenet' or an existing weights file", lambda v: v in (None, 'imagenet') or Path(v).is_file()),
     dropout=('a number in [0, 1)', lambda v: _real(v) and 0 <= v < 1),
     size=('a whole number >= 32 (the backbone divides it by 32)', _at_least(32)),
@@ -293,7 +304,7 @@ setting_rules = dict( # setting: (what it may be, in words; the test)
     step=('a whole number >= 1', _at_least(1)), epochs1=('a whole number >= 1', _at_least(1)), epochs3=('a whole number >= 1', _at_least(1)),
     phase3_init=_one_of(['phase1', 'scratch']),
     d=('a whole number >= 1, at most --size', _at_least(1)), stride=('a whole number >= 1, at most --size', _at_least(1)),
-    k=('a whole number >= 1', _at_least(1)), sampling=_one_of(list(sampling_methods)),
+    k=('a whole number >= 1', _at_least(1)), sampling=_one_of(list(occlusion_methods) + ['none']),
     holdout=('a whole number >= 0', _at_least(0)), num_workers=('a whole number >= 0', _at_least(0)),
     seed=('a whole number in [0, 2**32)', lambda v: _whole(v) and 0 <= v < 2**32),
     skip_bad_images=('True or False', lambda v: isinstance(v, bool)),
@@ -303,7 +314,8 @@ setting_rules = dict( # setting: (what it may be, in words; the test)
     label_smoothing=_number(0, 1), triplet=_number(0), margin=_number(0, lo_open=True), opt=_one_of(['sgd', 'adam']),
     warmup=_number(0), milestones=('increasing whole numbers >= 1, comma-separated (none: every --step epochs)',
                                    lambda v: isinstance(v, tuple) and all(_whole(m) and m >= 1 for m in v) and list(v) == sorted(set(v))),
-    random_erasing=_number(0, 1, hi_open=False), erasing3=_number(0, 1, hi_open=False), schedule=_one_of(['step', 'cosine']),
+    random_erasing=_number(0, 1, hi_open=False), erasing3=_number(0, 1, hi_open=False), redraw=('True or False', lambda v: isinstance(v, bool)),
+    remine_every=('a whole number >= 0 (0: never)', _at_least(0)), schedule=_one_of(['step', 'cosine']),
     decay_at=('increasing numbers in (0, 1), comma-separated (none: --milestones or every --step epochs)',
               lambda v: isinstance(v, tuple) and all(_real(f) and 0 < f < 1 for f in v) and list(v) == sorted(set(v))),
     temperature=('a number > 0 (inf: uniform)', lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0))
@@ -319,7 +331,12 @@ def check_config(cfg:ODFMConfig): # settings to check
         if getattr(cfg, k) > cfg.size: raise ValueError(f"--{k} must be at most --size ({cfg.size}): the occluding square must fit the image, got {getattr(cfg, k)}")
     if cfg.temperature != 1 and cfg.sampling != 'impact':
         raise ValueError(f"--temperature applies to --sampling impact only, got --sampling {cfg.sampling} with --temperature {cfg.temperature}")
+    if (cfg.redraw or cfg.remine_every) and cfg.sampling == 'none':
+        raise ValueError("--redraw and --remine-every apply to occluded copies, and --sampling none makes none")
+    if cfg.remine_every and cfg.sampling not in ('impact', 'topk'):
+        raise ValueError(f"--remine-every mines impacts, which --sampling {cfg.sampling} does not use (impact or topk do)")
     if cfg.sampler_k: check_sampler(cfg)
+    run_precision(cfg)  # bf16 where the device does not compute in it is refused before any work
     return cfg
 
 # %% ../nbs/10_pipeline.ipynb #e0583a11
@@ -380,15 +397,30 @@ def mining_phase(run:RunDir, # the run
     "Phase 2: the impact table of every training image and its sampled occluded copies"
     cfg = run.cfg
     table = mine_impacts(model, train, run.make('mining'), size=cfg.size, d=cfg.d, sw=cfg.stride, sh=cfg.stride,
-                         num_workers=cfg.num_workers)
-    occ = train.iloc[:0].assign(box=None) if cfg.sampling == 'none' else sample_occlusions(table, k=cfg.k, method=cfg.sampling, seed=cfg.seed,
+                         num_workers=cfg.num_workers, amp=run_precision(cfg) == 'bf16')
+    occ = train.iloc[:0].assign(box=None) if cfg.sampling == 'none' else sample_occlusions(table, k=cfg.k, method=cfg.sampling, seed=cfg.seed, size=(cfg.size, cfg.size),
                                                                                                  temperature=cfg.temperature)
     return table, occ
+
+def fresh_occlusions(run:RunDir, # the run
+                     train:pd.DataFrame, # labelled training records (phase 3's originals)
+                     table:pd.DataFrame): # their impact table (phase 2)
+    "Phase 3's `FreshOcclusions` callback, or None when the copies stay as phase 2 drew them"
+    cfg = run.cfg
+    if not (cfg.redraw or cfg.remine_every or cfg.sampling == 'cutout'): return None
+    def remine(model): # the current model's impacts; its random numbers left as they were, so that a resumed fit draws the same
+        with torch.random.fork_rng(devices=[]):
+            return impact_arrays(mine_impacts(model, train, run.make('phase3')/'remined', size=cfg.size, d=cfg.d, sw=cfg.stride,
+                                              sh=cfg.stride, num_workers=cfg.num_workers, progress=False,
+                                              amp=run_precision(cfg) == 'bf16'))[0]
+    p_bar, cands = impact_arrays(table)
+    return FreshOcclusions(len(train), p_bar, cands, cfg.k, cfg.sampling, cfg.seed, cfg.temperature, (cfg.size, cfg.size),
+                           cfg.redraw, cfg.remine_every, remine, run.make('phase3')/'remined')
 
 # %% ../nbs/10_pipeline.ipynb #3c86ee37
 def features(model, df:pd.DataFrame, cfg:ODFMConfig): # network; records; settings (size, bs, workers)
     "Embeddings of `df`'s images, in order"
-    return embed(model, test_dl(df, size=cfg.size, bs=64, num_workers=cfg.num_workers))
+    return embed(model, test_dl(df, size=cfg.size, bs=64, num_workers=cfg.num_workers), bf16=run_precision(cfg) == 'bf16')
 
 def cameras(df:pd.DataFrame): # records
     "Their camera ids, or None when the dataset has none (camid -1)"
@@ -436,7 +468,8 @@ def run_odfm(cfg:ODFMConfig, # settings, checked before any work
         table, occ = mining_phase(run, m1, train); times['phase2'] = time.perf_counter() - t - times['phase1']
         atomic_write(run.make('phase3')/'occlusions.csv', lambda f: occ.to_csv(f, index=False), 'w')
         m3 = train_phase(cfg, run.stage('phase3'), add_occlusions(train, occ), valid, cfg.epochs3,
-                         init=m1 if cfg.phase3_init == 'phase1' else None, tfms=[RandomErasingBatch(cfg.erasing3)] if cfg.erasing3 else [])
+                         init=m1 if cfg.phase3_init == 'phase1' else None, tfms=[RandomErasingBatch(cfg.erasing3)] if cfg.erasing3 else [],
+                         cbs=[cb] if (cb := fresh_occlusions(run, train, table)) else [])
         times['phase3'] = time.perf_counter() - t - times['phase1'] - times['phase2']
         metrics = {'phase1': evaluate_model(m1, ds, cfg), 'odfm': evaluate_model(m3, ds, cfg)}
         res = dict(config=asdict(cfg), keys=run.keys, n_train=len(train), n_occluded=len(occ), seconds=times,
