@@ -291,7 +291,7 @@ def _number(lo, hi=math.inf, lo_open=False, hi_open=True): # the range's ends, a
 
 # %% ../nbs/10_pipeline.ipynb #3355f701
 setting_rules = dict( # setting: (what it may be, in words; the test)
-    root=('an existing dataset folder or CSV file, or None (the synthetic benchmark)', lambda v: v is None or Path(v).exists()),
+    root=('an existing dataset folder or CSV file, or None (the synthetic benchmark)', lambda v: v is None or (isinstance(v, (str, os.PathLike)) and Path(v).exists())),
     vehicleid_size=('a whole number >= 1, or None', lambda v: v is None or _at_least(1)(v)),
     synth_ids=('a whole number >= 3 (two identities to train on, one to test)', _at_least(3)),
     synth_queries=('a whole number >= 1', _at_least(1)),

@@ -63,3 +63,23 @@ def test_notebook_uses_only_earlier_modules(nb):
 def test_the_test_catches_a_forward_import():
     tree = ast.parse('from .cli import main\nfrom odfm.core import _x\nimport odfm.synth\nfrom odfm import pipeline, __version__')
     assert list(odfm_imports(tree)) == [('odfm.cli', ['main']), ('odfm.core', ['_x']), ('odfm.synth', []), ('odfm.pipeline', [])]
+
+exported = re.compile(r'^#\|\s*(export|exports|exporti|exec_doc)\b', re.M)
+
+def imports_with_other_code(s:str) -> bool:
+    "Whether a cell that nbdev's docs build runs (it runs every cell with an import in it) also runs other code"
+    code = '\n'.join(l for l in s.splitlines() if not l.lstrip().startswith(('%', '!')))
+    try: tree = ast.parse(code)
+    except SyntaxError: return False
+    is_import = lambda n: isinstance(n, (ast.Import, ast.ImportFrom))
+    return any(map(is_import, ast.walk(tree))) and not all(map(is_import, tree.body))
+
+@pytest.mark.parametrize('nb', notebooks, ids=lambda p: p.stem)
+def test_cells_with_imports_hold_only_imports(nb):
+    "The docs build runs a cell that imports but not the test cells before it, so a test cell that imports fails there"
+    bad = [s[:200] for s in cells(nb) if not exported.search(s) and imports_with_other_code(s)]
+    assert not bad, f'{nb.name}: move these cells\' imports to the imports cell: {bad}'
+
+def test_the_test_catches_an_import_in_a_test_cell():
+    assert imports_with_other_code('x = 1\ndef f():\n    from types import SimpleNamespace')
+    assert not imports_with_other_code('#| hide\nimport re\nfrom pathlib import Path')
