@@ -62,7 +62,7 @@ def run_arm(arm:str, base:ODFMConfig, run_dir, # a key of `arms`; shared setting
     return run_odfm(arm_config(arm, base, arms), run_dir)
 
 # %% ../nbs/12_ablation.ipynb #2fd03924
-query_set_names = dict(query='as generated', query_clean='clean', query_occluded='occluded')
+query_set_names = dict(query='as generated', query_clean='clean', query_occluded='occluded', query_targeted='targeted', query_random='random twins')
 
 def arm_rows(arm:str, # the arm's name
              res:dict, # its `run_odfm`-format result
@@ -177,10 +177,11 @@ paper_numbers = pd.DataFrame([
     columns=['model (GPU, real data)', 'VeRi-776 mAP', 'VeRi-776 R1', 'VehicleID R1 800 / 1600 / 2400']).set_index('model (GPU, real data)')
 
 # %% ../nbs/12_ablation.ipynb #53d604de
-def quick_root(run_dir): # the run folder
+def quick_root(run_dir, # the run folder
+               cues:str='default'): # the generator's cues: default or salient
     "The tiny benchmark of `--quick` (10 identities at 32×32), generated once under the run folder"
-    root = Path(run_dir)/'data'/'tiny-veri'
-    if not root.exists(): tiny_veri(root)
+    root = Path(run_dir)/'data'/('tiny-veri' + ('' if cues == 'default' else f'-{cues}'))
+    if not root.exists(): tiny_veri(root, cues=cues)
     return root
 
 def ablation_config(run_dir, # the run folder (the quick benchmark lives there)

@@ -8,8 +8,8 @@ Docs: https://odfm-dev.github.io/odfm/occlusion.html.md"""
 __all__ = ['sampling_methods', 'occlusion_methods', 'check_window', 'candidate_boxes', 'default_window', 'resolve_window',
            'box_masks', 'occlude', 'impact_values', 'true_class_probs', 'occlusion_probs', 'impact_table',
            'toy_vehicles', 'class_mean_net', 'tempered', 'candidate_choices', 'n_candidates', 'sample_occlusions',
-           'impact_arrays', 'add_occlusions', 'epoch_seed', 'cutout_boxes', 'copy_boxes', 'FreshOcclusions',
-           'impact_map', 'impact_entropy']
+           'impact_arrays', 'cover_shares', 'oracle_table', 'add_occlusions', 'epoch_seed', 'cutout_boxes',
+           'copy_boxes', 'FreshOcclusions', 'impact_map', 'impact_entropy']
 
 # %% ../nbs/06_occlusion.ipynb #cbd22b89
 import numbers
@@ -229,6 +229,25 @@ def impact_arrays(table:pd.DataFrame, # an impact table (`mine_impacts`, `impact
     s = n_candidates(table)
     arrays = [torch.tensor(table[c].to_numpy()).view(-1, s) for c in (cols or ('p_bar',))]
     return (*arrays, torch.tensor(np.stack(table['box'].iloc[:s])))
+
+# %% ../nbs/06_occlusion.ipynb #eb730926
+def cover_shares(cands:torch.Tensor, # [S, 4] candidate squares (x0, y0, x1, y1)
+                 boxes) -> torch.Tensor: # [M, 4] boxes of one image
+    "[S] the share of the boxes' total area that each candidate covers (boxes assumed not to overlap)"
+    c, b = cands.double()[:, None], torch.as_tensor(boxes, dtype=torch.float64).reshape(-1, 4)[None]
+    w = (torch.minimum(c[..., 2], b[..., 2]) - torch.maximum(c[..., 0], b[..., 0])).clamp_min(0)
+    h = (torch.minimum(c[..., 3], b[..., 3]) - torch.maximum(c[..., 1], b[..., 1])).clamp_min(0)
+    area = ((b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])).sum()
+    return (w * h).sum(1) / area if area > 0 else torch.zeros(len(cands), dtype=torch.float64)
+
+def oracle_table(table:pd.DataFrame, # an impact table (`mine_impacts`)
+                 boxes:list): # per image, in the table's order, the ground-truth boxes [M, 4] an oracle would hide
+    "`table` with `p_bar` replaced by each candidate's cover share of its image's boxes, renormalised (uniform where none)"
+    _, cands = impact_arrays(table)
+    if len(boxes) != len(table) // len(cands): raise ValueError(f"one box array per image is needed: {len(table) // len(cands)} images, {len(boxes)} box arrays")
+    cover = torch.stack([cover_shares(cands, b) for b in boxes])
+    cover = torch.where(cover.sum(1, keepdim=True) > 0, cover, torch.ones_like(cover))
+    return table.assign(p_bar=(cover / cover.sum(1, keepdim=True)).flatten().numpy())
 
 # %% ../nbs/06_occlusion.ipynb #b314f2bc
 def add_occlusions(records:pd.DataFrame, # the original training records

@@ -9,9 +9,9 @@ __all__ = ['stage_keys', 'setting_rules', 'quickstart_settings', 'number_tuple',
            'setting_defaults', 'stage_hash', 'records_key', 'RunDir', 'synth_root', 'run_dataset', 'query_sets',
            'test_records', 'data_keys', 'train_valid', 'recipe_of', 'new_model', 'phase_learner', 'run_precision',
            'save_phase_model', 'train_phase', 'check_config', 'check_sampler', 'dataset_folder', 'read_data',
-           'open_run', 'run_data', 'mining_phase', 'fresh_occlusions', 'features', 'cameras', 'evaluate_model',
-           'metrics_table', 'cmc_curve', 'save_figures', 'run_odfm', 'config_from_args', 'config_parser', 'run_cli',
-           'train_cli', 'mine_cli', 'quickstart']
+           'open_run', 'run_data', 'mining_phase', 'salient_boxes', 'fresh_occlusions', 'features', 'cameras',
+           'evaluate_model', 'metrics_table', 'cmc_curve', 'save_figures', 'run_odfm', 'config_from_args',
+           'config_parser', 'run_cli', 'train_cli', 'mine_cli', 'quickstart']
 
 # %% ../nbs/10_pipeline.ipynb #e74d975a
 import argparse, json, hashlib, math, numbers, os, time, difflib
@@ -24,12 +24,12 @@ from fastai.torch_core import set_seed, default_device
 from fastcore.basics import patch
 from fastcore.script import anno_parser
 from .core import OdfmError, odfm_warn, RunLock, DamagedFile, check_outside, atomic_write, save_json, load_json, set_aside, read_cached
-from .synth import make_veri
+from .synth import make_veri, detail_boxes, salient_kinds
 from .datasets import load_dataset, add_labels, VehicleID, split_names, check_trainable, describe_bad, UnreadableImage
 from .data import reid_dls, test_dl, split_holdout
 from .model import ReidNet, save_model, load_model, archs, precisions, resolve_precision
 from .learner import Autocast
-from .occlusion import sample_occlusions, add_occlusions, occlusion_methods, impact_arrays, FreshOcclusions
+from .occlusion import sample_occlusions, add_occlusions, occlusion_methods, impact_arrays, FreshOcclusions, oracle_table
 from .mining import mine_impacts
 from .strong import recipes, recipe_learner, net_options, RandomErasingBatch
 from .resume import fit_resumable
@@ -50,6 +50,7 @@ class ODFMConfig:
     vehicleid_size:int=None # VehicleID test size (800/1600/2400); None: 800 when listed, else the smallest list
     synth_ids:int=100 # identities of the synthetic benchmark when `root` is None
     synth_queries:int=5 # query images per test identity of the synthetic benchmark (about half of them occluded)
+    cues:str='default' # cues of the synthetic benchmark: default, or salient (one large high-contrast cue per identity, and queries occluded on it)
     recipe:str=None # training preset filling the settings not given: paper (the default), strong (the strong ReID baseline) or cpu (the paper's + P×K batches and triplet loss)
     arch:str='resnet18' # backbone: resnet18, resnet34 or resnet50 (the paper's)
     attention:str='block' # CBAM placement: block, stage or none
@@ -79,7 +80,7 @@ class ODFMConfig:
     d:int=24 # occluding square side, pixels of the resized input
     stride:int=13 # horizontal and vertical stride of the sliding square
     k:int=1 # occluded copies sampled per training image
-    sampling:str='impact' # impact (the paper), uniform, topk, cutout (a square anywhere, drawn anew every epoch) or none
+    sampling:str='impact' # impact (the paper), uniform, topk, cutout (a square anywhere, drawn anew every epoch), oracle (the ground-truth salient cue, synthetic benchmark) or none
     temperature:float=1. # impact sampling from p̄^(1/T) renormalised: 1 the paper's, towards 0 top-k, inf uniform
     redraw:bool=False # draw each copy's square anew every epoch of phase 3, from the same p̄ (impact, topk) or uniformly (uniform)
     remine_every:int=0 # mine p̄ again on the current model every this many epochs of phase 3 (online impacts); 0: never
@@ -116,7 +117,7 @@ def config_from_dict(d:dict)->ODFMConfig: # settings, e.g. read from `config.jso
 
 # %% ../nbs/10_pipeline.ipynb #4d0086cc
 stage_keys = dict(
-    phase1=['root', 'vehicleid_size', 'synth_ids', 'synth_queries', 'arch', 'attention', 'weights', 'size', 'epochs1', 'holdout',
+    phase1=['root', 'vehicleid_size', 'synth_ids', 'synth_queries', 'cues', 'arch', 'attention', 'weights', 'size', 'epochs1', 'holdout',
             'seed', 'precision', *recipes['paper']])
 stage_keys['mining'] = stage_keys['phase1'] + ['d', 'stride']
 stage_keys['phase3'] = stage_keys['mining'] + ['k', 'sampling', 'epochs3', 'phase3_init', 'temperature', 'redraw', 'remine_every', 'erasing3']
@@ -185,25 +186,27 @@ def make(self:RunDir, name:str, prefix:str=None): # as `stage`
 def synth_root(run:RunDir): # a run on the synthetic benchmark
     "Where the run's synthetic benchmark lives: under its folder, named after the generator's settings"
     cfg = run.cfg
-    return run.data/('synth-veri-' + '-'.join([str(cfg.synth_ids), *([f'q{cfg.synth_queries}'] if cfg.synth_queries != 5 else []), str(cfg.seed)]))
+    return run.data/('synth-veri-' + '-'.join([str(cfg.synth_ids), *([f'q{cfg.synth_queries}'] if cfg.synth_queries != 5 else []), *(['salient'] if cfg.cues == 'salient' else []), str(cfg.seed)]))
 
 def run_dataset(run:RunDir): # the run whose data to read
     "The `ReidDataset` of `run`: its `root`, or the synthetic benchmark generated once under the run"
     cfg = run.cfg
     root = Path(cfg.root) if cfg.root else synth_root(run)
-    if not cfg.root and not root.exists(): make_veri(root, n_ids=cfg.synth_ids, seed=cfg.seed, query_per_id=cfg.synth_queries)
+    if not cfg.root and not root.exists(): make_veri(root, n_ids=cfg.synth_ids, seed=cfg.seed, query_per_id=cfg.synth_queries, cues=cfg.cues)
     kw = {'test_size': cfg.vehicleid_size} if cfg.vehicleid_size else {}
     return load_dataset(root, **kw)
 
 # %% ../nbs/10_pipeline.ipynb #05bbf475
 def query_sets(ds): # a `ReidDataset`
-    "Named query records: 'query', plus 'query_occluded' and 'query_clean' on a synthetic root"
+    "Named query records: 'query', plus 'query_occluded' and 'query_clean' on a synthetic root (and 'query_targeted', 'query_random' on a salient one)"
     sets, meta = {'query': ds.query}, Path(ds.root)/'odfm_meta'
     if not (meta/'image_query_clean').exists(): return sets
     flags = pd.read_csv(meta/'images.csv').set_index('image')['occluded']
     occluded = np.array([bool(flags.get(f'image_query/{Path(p).name}', 0)) for p in ds.query.path])
     sets['query_occluded'] = ds.query[occluded].reset_index(drop=True)
     sets['query_clean'] = ds.query.assign(path=[str(meta/'image_query_clean'/Path(p).name) for p in ds.query.path])
+    for name, folder in (('query_targeted', 'image_query_targeted'), ('query_random', 'image_query_random')):
+        if (meta/folder).exists(): sets[name] = ds.query.assign(path=[str(meta/folder/Path(p).name) for p in ds.query.path])
     return sets
 
 # %% ../nbs/10_pipeline.ipynb #2c6ca3ab
@@ -294,7 +297,7 @@ setting_rules = dict( # setting: (what it may be, in words; the test)
     root=('an existing dataset folder or CSV file, or None (the synthetic benchmark)', lambda v: v is None or (isinstance(v, (str, os.PathLike)) and Path(v).exists())),
     vehicleid_size=('a whole number >= 1, or None', lambda v: v is None or _at_least(1)(v)),
     synth_ids=('a whole number >= 3 (two identities to train on, one to test)', _at_least(3)),
-    synth_queries=('a whole number >= 1', _at_least(1)),
+    synth_queries=('a whole number >= 1', _at_least(1)), cues=_one_of(['default', 'salient']),
     arch=_one_of(list(archs)), precision=_one_of(list(precisions)), attention=_one_of(['block', 'stage', 'none']),
     weights=("None, 'imagenet' or an existing weights file", lambda v: v in (None, 'imagenet') or Path(v).is_file()),
     dropout=('a number in [0, 1)', lambda v: _real(v) and 0 <= v < 1),
@@ -304,7 +307,7 @@ setting_rules = dict( # setting: (what it may be, in words; the test)
     step=('a whole number >= 1', _at_least(1)), epochs1=('a whole number >= 1', _at_least(1)), epochs3=('a whole number >= 1', _at_least(1)),
     phase3_init=_one_of(['phase1', 'scratch']),
     d=('a whole number >= 1, at most --size', _at_least(1)), stride=('a whole number >= 1, at most --size', _at_least(1)),
-    k=('a whole number >= 1', _at_least(1)), sampling=_one_of(list(occlusion_methods) + ['none']),
+    k=('a whole number >= 1', _at_least(1)), sampling=_one_of(list(occlusion_methods) + ['oracle', 'none']),
     holdout=('a whole number >= 0', _at_least(0)), num_workers=('a whole number >= 0', _at_least(0)),
     seed=('a whole number in [0, 2**32)', lambda v: _whole(v) and 0 <= v < 2**32),
     skip_bad_images=('True or False', lambda v: isinstance(v, bool)),
@@ -335,6 +338,9 @@ def check_config(cfg:ODFMConfig): # settings to check
         raise ValueError("--redraw and --remine-every apply to occluded copies, and --sampling none makes none")
     if cfg.remine_every and cfg.sampling not in ('impact', 'topk'):
         raise ValueError(f"--remine-every mines impacts, which --sampling {cfg.sampling} does not use (impact or topk do)")
+    if cfg.cues != 'default' and cfg.root: raise ValueError(f"--cues applies to the synthetic benchmark, and --root {cfg.root} is given")
+    if cfg.sampling == 'oracle' and (cfg.redraw or cfg.remine_every):
+        raise ValueError("--sampling oracle hides the ground-truth cue in a fixed copy: --redraw and --remine-every do not apply")
     if cfg.sampler_k: check_sampler(cfg)
     run_precision(cfg)  # bf16 where the device does not compute in it is refused before any work
     return cfg
@@ -398,9 +404,15 @@ def mining_phase(run:RunDir, # the run
     cfg = run.cfg
     table = mine_impacts(model, train, run.make('mining'), size=cfg.size, d=cfg.d, sw=cfg.stride, sh=cfg.stride,
                          num_workers=cfg.num_workers, amp=run_precision(cfg) == 'bf16')
-    occ = train.iloc[:0].assign(box=None) if cfg.sampling == 'none' else sample_occlusions(table, k=cfg.k, method=cfg.sampling, seed=cfg.seed, size=(cfg.size, cfg.size),
-                                                                                                 temperature=cfg.temperature)
-    return table, occ
+    if cfg.sampling == 'none': return table, train.iloc[:0].assign(box=None)
+    if cfg.sampling == 'oracle': return table, sample_occlusions(oracle_table(table, salient_boxes(run, train)), k=cfg.k, method='topk')
+    return table, sample_occlusions(table, k=cfg.k, method=cfg.sampling, seed=cfg.seed, size=(cfg.size, cfg.size), temperature=cfg.temperature)
+
+def salient_boxes(run:RunDir, # a run on a synthetic benchmark with salient cues
+                  train:pd.DataFrame): # its training records
+    "Per training image, the ground-truth box of its identity's salient cue, at the run's input size"
+    root = Path(run.cfg.root) if run.cfg.root else synth_root(run)
+    return detail_boxes(root, train.path, run.cfg.size, kinds=salient_kinds(root))
 
 def fresh_occlusions(run:RunDir, # the run
                      train:pd.DataFrame, # labelled training records (phase 3's originals)
