@@ -5,7 +5,7 @@ import nbformat, pytest
 
 root = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(root/'tools'))
-import docs_check
+import docs_check, refresh_outputs
 
 def _nb(cells): return nbformat.v4.new_notebook(cells=cells)
 
@@ -49,3 +49,18 @@ def test_readme_notebook_map_is_the_reading_order():
     for name, _, mod in rows:
         src = (root/'nbs'/f'{name}.ipynb').read_text()
         assert f'default_exp {mod.split(".")[1]}' in src, f'{name} does not export {mod}'
+
+
+@pytest.mark.parametrize('nb', sorted((root/'nbs').glob('[0-9]*.ipynb')), ids=lambda p: p.stem)
+def test_outputs_hold_no_console_progress_bars(nb):
+    "A console bar saved as text is a hundred redraws a reader scrolls past: `tools/refresh_outputs.py` keeps what a terminal shows"
+    for c in json.loads(nb.read_text())['cells']:
+        for o in c.get('outputs', []):
+            if o.get('output_type') == 'stream':
+                text = ''.join(o['text'])
+                assert refresh_outputs.debar(text) == text, f"{nb.name}: a progress bar in the output of\n{''.join(c['source'])[:200]}"
+
+def test_debar_keeps_what_a_terminal_shows():
+    bar = '█\r\r |----| 0.00% [0/2 00:00<?]\r |████| 100.00% [2/2 00:00<00:00]\r        \rwrote 2 images\n'
+    assert refresh_outputs.debar(bar) == 'wrote 2 images\n'
+    assert refresh_outputs.debar('epoch  loss\n0  1.5\n') == 'epoch  loss\n0  1.5\n'

@@ -1,4 +1,5 @@
-"""Re-execute notebooks so their outputs are current: `python tools/refresh_outputs.py [--slow] [nbs/NN_name.ipynb ...]`.
+"""Re-execute notebooks so their outputs are current: `python tools/refresh_outputs.py [--slow] [nbs/NN_name.ipynb ...]`;
+`--clean-only` cleans the saved outputs as below without executing anything.
 
 Each notebook runs as `nbdev-test --save` runs it (cells flagged `slow` or `notest` are skipped and keep the outputs
 they have, which come from their committed results files; `--slow` runs the `slow` cells too, which read those files
@@ -51,10 +52,11 @@ def shrink(cell, limit:int=40_000):
         buf = io.BytesIO(); im.save(buf, format='JPEG', quality=85)
         d['image/jpeg'] = base64.b64encode(buf.getvalue()).decode()
 
-def refresh(nb_path:Path, slow:bool=False):
-    "Execute `nb_path` in place (with its `slow` cells when `slow`), then drop the third-party noise from its outputs"
-    res = subprocess.run(['nbdev-test', '--save', '--n-workers', '1', *(['--flags', 'slow'] if slow else []), str(nb_path)], cwd=root, capture_output=True, text=True)
-    if res.returncode: raise SystemExit(f"{nb_path}: failed\n{res.stderr[-3000:]}")
+def refresh(nb_path:Path, slow:bool=False, execute:bool=True):
+    "Execute `nb_path` in place (with its `slow` cells when `slow`; not at all unless `execute`), then drop the third-party noise from its outputs"
+    if execute:
+        res = subprocess.run(['nbdev-test', '--save', '--n-workers', '1', *(['--flags', 'slow'] if slow else []), str(nb_path)], cwd=root, capture_output=True, text=True)
+        if res.returncode: raise SystemExit(f"{nb_path}: failed\n{res.stderr[-3000:]}")
     nb = nbformat.read(nb_path, as_version=4)
     for c in nb.cells:
         if c.cell_type == 'code': quiet(c); unbar(c); shrink(c)
@@ -62,6 +64,7 @@ def refresh(nb_path:Path, slow:bool=False):
     subprocess.run(['nbdev-clean', '--fname', str(nb_path)], cwd=root, check=True)
 
 if __name__ == '__main__':
-    slow = '--slow' in sys.argv[1:]
-    paths = [Path(p) for p in sys.argv[1:] if p != '--slow'] or sorted((root/'nbs').glob('[0-9]*.ipynb'))
-    for p in paths: refresh(p, slow); print(f'refreshed {p.name}', flush=True)
+    flags = {'--slow', '--clean-only'}
+    slow, execute = '--slow' in sys.argv[1:], '--clean-only' not in sys.argv[1:]
+    paths = [Path(p) for p in sys.argv[1:] if p not in flags] or sorted((root/'nbs').glob('[0-9]*.ipynb'))
+    for p in paths: refresh(p, slow, execute); print(f"{'refreshed' if execute else 'cleaned'} {p.name}", flush=True)
