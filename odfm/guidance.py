@@ -39,8 +39,9 @@ def guidance_config(run_dir, # the run folder (the quick benchmark lives there)
                     quick:bool=False, # the tiny benchmark of the tests
                     cues:str='default'): # the generator's cues: default or salient
     "The shared settings of a study"
+    if not quick: return check_config(ODFMConfig(**(guidance_base | dict(cues=cues))))
     tiny = dict(root=str(quick_root(run_dir, cues)), size=32, bs=8, sampler_p=2, epochs1=1, epochs3=1, d=16, stride=8, synth_queries=5)
-    return check_config(ODFMConfig(**(guidance_base | (tiny if quick else dict(cues=cues)))))
+    return check_config(ODFMConfig(**(guidance_base | tiny)))
 
 # %% ../nbs/12a_guidance.ipynb #7fcd2b73
 def salient_preconditions(cfg:ODFMConfig, # settings of a run on a salient benchmark (`cues='salient'`, or such a `root`)
