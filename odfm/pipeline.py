@@ -204,8 +204,7 @@ def query_sets(ds): # a `ReidDataset`
     flags = pd.read_csv(meta/'images.csv').set_index('image')['occluded']
     occluded = np.array([bool(flags.get(f'image_query/{Path(p).name}', 0)) for p in ds.query.path])
     sets['query_occluded'] = ds.query[occluded].reset_index(drop=True)
-    sets['query_clean'] = ds.query.assign(path=[str(meta/'image_query_clean'/Path(p).name) for p in ds.query.path])
-    for name, folder in (('query_targeted', 'image_query_targeted'), ('query_random', 'image_query_random')):
+    for name, folder in (('query_clean', 'image_query_clean'), ('query_targeted', 'image_query_targeted'), ('query_random', 'image_query_random')):
         if (meta/folder).exists(): sets[name] = ds.query.assign(path=[str(meta/folder/Path(p).name) for p in ds.query.path])
     return sets
 

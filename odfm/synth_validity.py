@@ -20,7 +20,7 @@ from .synth import make_veri, meta_key, detail_boxes
 from .datasets import load_dataset, read_image
 from .evaluate import feature_metrics, euclidean_dist
 from .visualize import top_k, show_heatmap, load_thumb
-from .occlusion import impact_entropy, impact_map, impact_arrays
+from .occlusion import impact_entropy, impact_map, impact_arrays, cover_shares
 from .pipeline import (ODFMConfig, RunDir, check_config, read_data, train_valid, train_phase,
                            mining_phase, query_sets, features)
 from .core import RunLock, save_json, load_json, read_cached
@@ -81,9 +81,7 @@ def box_hits(cands:torch.Tensor, # [S, 4] candidate squares (x0, y0, x1, y1)
     if rule == 'centre':
         cx, cy = (b[..., 0] + b[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2
         return ((cx >= c[..., 0]) & (cx < c[..., 2]) & (cy >= c[..., 1]) & (cy < c[..., 3])).any(1)
-    w = torch.minimum(c[..., 2], b[..., 2]) - torch.maximum(c[..., 0], b[..., 0])
-    h = torch.minimum(c[..., 3], b[..., 3]) - torch.maximum(c[..., 1], b[..., 1])
-    return ((w > 0) & (h > 0)).any(1)
+    return cover_shares(cands, boxes) > 0
 
 # %% ../nbs/11_synth_validity.ipynb #51400e37
 def detail_hit_rates(p_tilde:torch.Tensor, # [N, S] impacts
