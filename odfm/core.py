@@ -7,7 +7,7 @@ Docs: https://odfm-dev.github.io/odfm/core.html.md"""
 # %% auto #0
 __all__ = ['umask', 'OdfmError', 'DamagedFile', 'disk_full', 'atomic_write', 'save_torch', 'save_json', 'load_torch', 'load_json',
            'OdfmWarning', 'odfm_warn', 'odfm_warnings', 'set_aside', 'read_cached', 'check_outside', 'check_output',
-           'RunFolderBusy', 'RunLock']
+           'RunFolderBusy', 'RunLock', 'relative_view']
 
 # %% ../nbs/00_core.ipynb #8f0b58aa
 import errno, json, os, shutil, socket, sys, time, warnings
@@ -183,3 +183,15 @@ def __exit__(self:RunLock, *exc):
     lock, depth = RunLock.held.pop(self.key)
     if depth > 1: RunLock.held[self.key] = (lock, depth - 1); return
     self.info.unlink(missing_ok=True); lock.release()
+
+# %% ../nbs/00_core.ipynb #008a3996
+def relative_view(x, # a path, a message, or a table of them (anything with an element-wise `.map`)
+                  folder): # the folder the example works in
+    "`x` with `folder/` cut from every path in it"
+    prefixes = sorted({str(Path(folder)) + os.sep, str(Path(folder).resolve()) + os.sep}, key=len, reverse=True)
+    def cut(v):
+        if not isinstance(v, (str, Path)): return v
+        s = str(v)
+        for p in prefixes: s = s.replace(p, '')
+        return s
+    return cut(x) if isinstance(x, (str, Path)) else x.map(cut)
