@@ -6,18 +6,23 @@ Docs: https://odfm-dev.github.io/odfm/guidance.html.md"""
 
 # %% auto #0
 __all__ = ['guidance_base', 'schedules', 'salient_arms', 'fresh_arms', 'studies', 'schedule_arms', 'guidance_config',
-           'salient_preconditions', 'guidance_cli']
+           'salient_preconditions', 'trained_squares', 'detail_cover_share', 'occluded_query_groups', 'grouped_ap',
+           'arm_diagnostics', 'guidance_cli']
 
 # %% ../nbs/12a_guidance.ipynb #dd9f4820
+from ast import literal_eval
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
+import numpy as np
 import pandas as pd
 import torch
 from .core import atomic_write
-from .synth import detail_boxes, salient_kinds
+from .synth import detail_boxes, salient_kinds, meta_boxes, meta_key
+from .model import load_model
 from .occlusion import impact_arrays, cover_shares
 from .synth_validity import phase1_and_mining, detail_hit_rates
-from .pipeline import ODFMConfig, quickstart_settings, check_config
+from .pipeline import ODFMConfig, RunDir, quickstart_settings, check_config, train_valid, data_keys, fresh_occlusions, evaluate_model, query_sets
 from .ablation import run_ablation, save_ablation, summary_table, paired_differences, quick_root
 
 # %% ../nbs/12a_guidance.ipynb #ddcf4c81
@@ -59,8 +64,68 @@ def salient_preconditions(cfg:ODFMConfig, # settings of a run on a salient bench
     return dict(drop_salient=float((p - p_l).gather(1, on_cue).mean()), drop_random=float((p - p_l).mean()),
                 best_hit=best, random_hit=random, n_used=n)
 
+# %% ../nbs/12a_guidance.ipynb #a02c0454
+def trained_squares(run:RunDir, # one arm's run, finished, its data keys read (`data_keys`)
+                    train:pd.DataFrame, # its labelled training records (phase 3's originals)
+                    table:pd.DataFrame)->list: # their impact table (phase 2)
+    "Per epoch of phase 3, the squares [N·k, 4] of the occluded copies the arm trained on, image by image"
+    cfg = run.cfg
+    fixed = [literal_eval(b) for b in pd.read_csv(run.stage('phase3')/'occlusions.csv').box]
+    cb = fresh_occlusions(run, train, table)
+    if cb is None: return [torch.tensor(fixed)] * cfg.epochs3
+    data, out = SimpleNamespace(boxes=[None] * len(train) + fixed), []
+    for e in range(cfg.epochs3):  # the callback as phase 3 ran it: its draws read the impacts the run stored
+        cb.learn = SimpleNamespace(epoch=e, model=None, dls=SimpleNamespace(train=SimpleNamespace(dataset=data)))
+        cb.before_epoch(); out.append(torch.tensor(data.boxes[len(train):]))
+    return out
+
+def detail_cover_share(squares:torch.Tensor, # [N·k, 4] squares, k per image, image by image
+                       boxes:list)->float: # N arrays [M, 4] of each image's cue boxes (`detail_boxes`)
+    "Share of the squares that touch a cue of their image"
+    k = len(squares) // len(boxes)
+    return float(np.mean([bool(cover_shares(s[None], boxes[j // k])[0] > 0) for j, s in enumerate(squares)]))
+
+# %% ../nbs/12a_guidance.ipynb #7956358c
+def occluded_query_groups(ds, # a `ReidDataset` on a synthetic root
+                          size:int)->pd.DataFrame: # the model's input side
+    "Per occluded query (in `query_sets` order): its occluders' kind and whether they cover one of the image's cues"
+    q = query_sets(ds)['query_occluded']
+    occ = meta_boxes(ds.root, 'occluders.csv', size).groupby('image')
+    rows = []
+    for p, cues in zip(q.path, detail_boxes(ds.root, q.path, size)):
+        o = occ.get_group(meta_key(p))
+        hidden = cover_shares(torch.tensor(o[['x0', 'y0', 'x1', 'y1']].to_numpy()), cues) if len(cues) else torch.zeros(1)
+        rows.append(dict(kind='+'.join(sorted(set(o.kind))), covers_cue=bool((hidden > 0).any())))
+    return pd.DataFrame(rows)
+
+def grouped_ap(ap:np.ndarray, # per occluded query AP (`ReidMetrics.ap`)
+               groups:pd.DataFrame)->pd.DataFrame: # `occluded_query_groups`
+    "mAP (%) and query count per occluder kind and per covers-a-cue, over the queries that have a match"
+    df = groups.assign(ap=100 * ap).dropna(subset=['ap'])
+    parts = [df.groupby(c).ap.agg(['mean', 'size']).rename_axis('group').reset_index().assign(split=c) for c in ('covers_cue', 'kind')]
+    return pd.concat(parts).rename(columns={'mean': 'mAP', 'size': 'queries'})[['split', 'group', 'queries', 'mAP']].reset_index(drop=True)
+
+# %% ../nbs/12a_guidance.ipynb #9a1ec4a7
+def arm_diagnostics(base:ODFMConfig, # the study's settings for one seed
+                    run_dir, # the run folder the arms ran in
+                    arms:dict)->tuple: # name -> settings; arms that share `base`'s phase 1 and mining
+    "(share of each arm's trained copies that touch a cue, occluded queries' mAP by group per arm and for phase 1) of one seed"
+    ds, m1, table = phase1_and_mining(base, run_dir)
+    train, groups = train_valid(ds, base)[0], occluded_query_groups(ds, base.size)
+    keys, boxes = data_keys(ds), detail_boxes(ds.root, train.path, base.size)
+    mining = RunDir(run_dir, base, keys).stage('mining')
+    copies, aps = [], [grouped_ap(evaluate_model(m1, ds, base)['query_occluded'].ap, groups).assign(arm='phase 1')]
+    for arm, settings in arms.items():
+        cfg = replace(base, **settings); run = RunDir(run_dir, cfg, keys)
+        if run.stage('mining') != mining: raise ValueError(f"arm {arm!r} mines its own impacts: its copies need its own table")
+        squares = trained_squares(run, train, table)
+        copies.append(dict(arm=arm, copies_on_cue=float(np.mean([detail_cover_share(s, boxes) for s in squares]))))
+        m3 = load_model(run.stage('phase3')/'model.pth')
+        aps.append(grouped_ap(evaluate_model(m3, ds, cfg)['query_occluded'].ap, groups).assign(arm=arm))
+    return pd.DataFrame(copies).assign(seed=base.seed), pd.concat(aps, ignore_index=True).assign(seed=base.seed)
+
 # %% ../nbs/12a_guidance.ipynb #5dc6e5b1
-def guidance_cli(study:str, # one of `studies`: schedules or salient
+def guidance_cli(study:str, # one of `studies`: schedules, salient or fresh
                  run_dir:str='odfm-guidance', # the run folder: data, phases (a re-run resumes)
                  out:str=None, # folder of the tables; `run_dir/<study>` when not given
                  seeds:str=None, # comma-separated seeds; the study's own when not given
@@ -69,12 +134,16 @@ def guidance_cli(study:str, # one of `studies`: schedules or salient
     if study not in studies: raise ValueError(f"unknown study {study!r}; choose from {', '.join(studies)}")
     arms, phase1_rows, default_seeds, cues = studies[study]
     base, out = guidance_config(run_dir, quick, cues), Path(out or Path(run_dir)/study)
-    parts, pre = [], []
+    parts, pre, copies, aps = [], [], [], []
     for s in ([int(s) for s in seeds.split(',')] if seeds else default_seeds):
         parts.append(run_ablation(base, run_dir, [s], arms, phase1_rows))
         df = pd.concat(parts, ignore_index=True); save_ablation(df, out)
         if cues == 'salient':
             pre.append(dict(seed=s) | salient_preconditions(replace(base, seed=s), run_dir))
             atomic_write(out/'preconditions.csv', lambda f: pd.DataFrame(pre).to_csv(f, index=False), 'w')
+        if study == 'fresh':  # the arms all share the base's mining
+            c, a = arm_diagnostics(replace(base, seed=s), run_dir, arms); copies.append(c); aps.append(a)
+            for name, frames in (('copies.csv', copies), ('occluded_ap.csv', aps)):
+                atomic_write(out/name, lambda f: pd.concat(frames, ignore_index=True).to_csv(f, index=False), 'w')
     print(summary_table(df).to_string())
     return df
