@@ -19,7 +19,7 @@ def worker(args):
     from odfm.model import load_model
     from fastai.torch_core import distrib_barrier
     rank, world = init_distributed()
-    model, records = load_model(Path(args.work)/'model.pth'), pd.read_pickle(Path(args.work)/'records.pkl')
+    model, records = load_model(Path(args.work)/'model.pth'), pd.read_csv(Path(args.work)/'records.csv')
     distrib_barrier(); t = time.perf_counter()
     tbl = mine_distributed(model, records, Path(args.work)/f'cache-{args.tag}', size=64, d=16, sw=8, bs=args.bs, progress=False)
     distrib_barrier(); secs = time.perf_counter() - t
@@ -51,7 +51,7 @@ def main():
         train = add_labels(load_dataset(work/'veri').train).iloc[:args.n_images].reset_index(drop=True)
         torch.manual_seed(0)
         save_model(ReidNet(train.label.nunique(), arch='resnet18', verbose=False), work/'model.pth')
-        train.to_pickle(work/'records.pkl')
+        train.to_csv(work/'records.csv', index=False)
         half = max(1, args.threads // 2)
         runs = {f'1 process x 1 thread': launch(work, 'a', 1, 1, args.bs),
                 f'1 process x {args.threads} threads': launch(work, 'b', 1, args.threads, args.bs),

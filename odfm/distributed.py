@@ -6,7 +6,7 @@ Docs: https://odfm-dev.github.io/odfm/distributed.html.md"""
 
 # %% auto #0
 __all__ = ['file_writers', 'phases', 'ddp_upto', 'default_backend', 'init_distributed', 'distributed', 'on_rank0_first',
-           'broadcast_order', 'ShardDL', 'shard_dl', 'DDPTrainer', 'scaled_lrs', 'Rank0Checkpoint', 'fit_distributed',
+           'broadcast_order', 'ShardDL', 'shard_dl', 'DDPTrainer', 'Rank0Checkpoint', 'fit_distributed',
            'ddp_train_phase', 'shard_bounds', 'impacts_folder', 'mine_shard', 'merge_shards', 'mine_distributed',
            'ddp_phases', 'under_torchrun']
 
@@ -118,13 +118,6 @@ def ddp_ctx(self:Learner, sync_bn:bool=False): # see `DDPTrainer`
     self.remove_cbs(bars); self.add_cb(cb)
     try: yield self
     finally: self.remove_cb(cb); self.add_cbs(bars)
-
-# %% ../nbs/14_distributed.ipynb #ecb2e05f
-def scaled_lrs(lrs:tuple, # learning rates tuned for one process
-               world:int=None): # number of ranks; None: this group's
-    "Learning rates under the linear scaling rule: each times the world size"
-    world = world or max(1, num_distrib())
-    return tuple(lr * world for lr in lrs)
 
 # %% ../nbs/14_distributed.ipynb #d79f4c59
 class Rank0Checkpoint(ResumeCheckpoint):

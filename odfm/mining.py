@@ -157,7 +157,7 @@ def _check_finished(folder:Path, meta, t, saved:pd.DataFrame):
 # %% ../nbs/06a_mining.ipynb #73c4e14e
 def _read_records(path:Path):
     "The records saved in `path`; a `DamagedFile` when it is missing or unreadable"
-    if not path.exists(): raise DamagedFile(path, "missing (a cache written by an older odfm, whose records.pkl odfm no longer unpickles)")
+    if not path.exists(): raise DamagedFile(path, "missing")
     return _records_from_doc(load_json(path), path)
 
 # %% ../nbs/06a_mining.ipynb #79aa713c

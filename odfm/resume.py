@@ -138,8 +138,8 @@ def save(self:ResumeCheckpoint):
 def read_resume_point(path)->dict: # a file written by `ResumeCheckpoint`
     "The resume point in `path`, loaded with `weights_only=True`; a `DamagedFile` naming it when it is not one"
     state = load_torch(path)
-    if not (isinstance(state, dict) and isinstance(state.get('model'), dict) and isinstance(state.get('opt'), dict)
-            and isinstance(state.get('epochs_done'), int)): raise DamagedFile(path, "not an odfm resume point (model, opt, epochs_done)")
+    if not (isinstance(state, dict) and all(isinstance(state.get(k), dict) for k in ('model', 'opt', 'random'))
+            and isinstance(state.get('epochs_done'), int)): raise DamagedFile(path, "not an odfm resume point (model, opt, random, epochs_done)")
     if bad := nonfinite_keys(state['model']): raise DamagedFile(path, f"its {few(bad)} hold NaN or infinite values")
     return state
 
@@ -152,8 +152,7 @@ def _restore(learn:Learner, path:Path)->dict:
     if learn.opt is None: learn.create_opt()
     try: learn.opt.load_state_dict(state['opt'])
     except (ValueError, KeyError) as e: raise OdfmError(f"{path} holds an optimiser state of other parameters (delete it to start over): {e}") from None
-    if 'random' in state: restore_random_states(state['random'], learn.dls)
-    else: odfm_warn(f"{path} holds no random states (an older odfm wrote it): the resumed fit will not repeat an uninterrupted one exactly", stacklevel=3)
+    restore_random_states(state['random'], learn.dls)
     return state
 
 # %% ../nbs/07a_resume.ipynb #1307f52b

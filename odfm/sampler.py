@@ -10,8 +10,7 @@ import random
 from fastai.data.core import TfmdDL, DataLoaders
 
 # %% auto #0
-__all__ = ['deal', 'group_positions', 'check_identities', 'identity_batches', 'item_labels', 'IdentityDL', 'identity_dl',
-           'identity_dls']
+__all__ = ['deal', 'group_positions', 'check_identities', 'identity_batches', 'item_labels', 'IdentityDL', 'identity_dl']
 
 # %% ../nbs/03a_sampler.ipynb #7bc6e859
 def deal(deck:list, # the cards left, dealt from the front (changed in place)
@@ -85,9 +84,3 @@ def identity_dl(dl:TfmdDL, # a training loader, e.g. `odfm.data.reid_dls(...).tr
                 k:int=4): # images per identity
     "A copy of `dl` (same data, transforms, workers, device) whose batches hold `p` identities × `k` images"
     return dl.new(cls=IdentityDL, p=p, k=k)
-
-def identity_dls(dls:DataLoaders, # training and validation loaders
-                 p:int=16, # identities per training batch
-                 k:int=4): # images per identity
-    "`dls` with its training loader drawing `p` identities × `k` images per batch"
-    return type(dls)(identity_dl(dls.train, p, k), *dls.loaders[1:], path=dls.path, device=dls.device)
