@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 from .core import atomic_write
-from .synth import detail_boxes, salient_kinds
+from .synth_layouts import detail_boxes, salient_kinds
 from .occlusion import impact_arrays, cover_shares
 from .synth_validity import phase1_and_mining, detail_hit_rates
 from .pipeline import ODFMConfig, quickstart_settings, check_config
