@@ -42,8 +42,9 @@ def main():
     args = p.parse_args()
     if args.worker: return worker(args)
     import torch
-    from odfm.synth import make_veri
-    from odfm.datasets import load_dataset, add_labels
+    from odfm.synth_layouts import make_veri
+    from odfm.datasets import add_labels
+    from odfm.loading import load_dataset
     from odfm.model import ReidNet, save_model
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)

@@ -13,7 +13,8 @@ import argparse, tempfile
 import numpy as np, torch
 from scipy.stats import spearmanr
 from odfm.model import load_model
-from odfm.datasets import load_dataset, add_labels
+from odfm.datasets import add_labels
+from odfm.loading import load_dataset
 from odfm.occlusion import impact_arrays
 from odfm.mining import mine_impacts
 from odfm.data import test_dl

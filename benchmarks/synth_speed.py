@@ -1,4 +1,4 @@
-"""How fast `odfm.synth` writes a VeRi-776-layout benchmark, against plainly saving blank JPEGs of the same size.
+"""How fast `odfm.synth_layouts` writes a VeRi-776-layout benchmark, against plainly saving blank JPEGs of the same size.
 
     python benchmarks/synth_speed.py [--ids 100] [--layout veri] [--size 128]
 
@@ -9,7 +9,7 @@ import argparse, shutil, tempfile, time
 from pathlib import Path
 import pandas as pd
 from PIL import Image
-from odfm.synth import make_dataset
+from odfm.synth_layouts import make_dataset
 
 def blank_saves(n:int, size:int, folder:Path) -> float:
     "Seconds to save `n` blank `size`x`size` JPEGs into `folder`"

@@ -29,8 +29,9 @@ if dev == 'cpu': torch.set_num_threads(os.cpu_count())
 torch.backends.cudnn.benchmark = True
 torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
-from odfm.synth import make_veri
-from odfm.datasets import load_dataset, add_labels
+from odfm.synth_layouts import make_veri
+from odfm.datasets import add_labels
+from odfm.loading import load_dataset
 from odfm.data import reid_dls, ReidImages
 from odfm.model import ReidNet
 from odfm.learner import reid_learner

@@ -18,7 +18,7 @@ import pandas as pd, torch
 import matplotlib.pyplot as plt
 from scipy import stats
 from .core import atomic_write, save_json, load_json, read_cached
-from .synth import tiny_veri
+from .synth_layouts import tiny_veri
 from .occlusion import impact_entropy, box_masks, impact_arrays
 from .synth_validity import phase1_and_mining, top_quarter_mass
 from .pipeline import ODFMConfig, quickstart_settings, check_config, run_odfm

@@ -20,8 +20,8 @@ from .core import OdfmError
 
 # %% ../nbs/15_cli.ipynb #72427725
 commands = dict(
-    synth='odfm.synth:synth_cli',
-    dataset='odfm.datasets:dataset_cli',
+    synth='odfm.synth_layouts:synth_cli',
+    dataset='odfm.image_checks:dataset_cli',
     train='odfm.pipeline:train_cli',
     mine='odfm.pipeline:mine_cli',
     run='odfm.pipeline:run_cli',

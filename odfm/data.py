@@ -17,7 +17,8 @@ from fastai.data.transforms import CategoryMap
 import fastai.vision.data  # fastai's `show_batch` for images: one grid of titled images
 from fasttransform import DisplayedTransform, ItemTransform
 from fastai.vision.core import imagenet_stats
-from .datasets import add_labels, read_image
+from .datasets import add_labels
+from .image_checks import read_image
 
 # %% auto #0
 __all__ = ['imagenet_mean', 'imagenet_std', 'size_hw', 'decode_resized', 'normalize', 'denormalize', 'load_image', 'box_or_none',

@@ -1,4 +1,4 @@
-"""Readers that turn VeRi-776, VehicleID or your own folder into records of image path, vehicle id and camera id
+"""Records of image path, vehicle id and camera id, read from the lists of VeRi-776 and VehicleID by readers that name a bad file and its line
 
 Docs: https://odfm-dev.github.io/odfm/datasets.html.md"""
 
@@ -6,29 +6,21 @@ Docs: https://odfm-dev.github.io/odfm/datasets.html.md"""
 
 # %% ../nbs/02_datasets.ipynb #9a0f02c8
 from __future__ import annotations
-import os, re, sys, stat, inspect
+import os, re, stat
 import xml.etree.ElementTree as ET
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
-from PIL import Image, ImageOps
 from fastcore.basics import store_attr, patch
-from fastcore.parallel import parallel
-from fastcore.imports import IN_NOTEBOOK
-from .core import OdfmError, odfm_warn
+from .core import odfm_warn
 from .synth import VERI_COLOURS, VERI_TYPES
 
 # %% auto #0
-__all__ = ['split_names', 'veri_name_re', 'veri_colours', 'veri_types', 'veri776_counts', 'vehicleid_test_counts', 'image_exts',
-           'expected_layouts', 'veri_markers', 'dataset_readers', 'decode_errors', 'exif_orientation', 'records',
-           'id_number', 'ReidDataset', 'absolute_path', 'dataset_root', 'read_list', 'parse_list', 'file_kind',
-           'file_problem', 'check_listed', 'drop_repeats', 'parse_veri_name', 'read_veri_split', 'read_veri_labels',
-           'add_veri_labels', 'VeRi776', 'veri_matches', 'read_veri_index', 'read_vehicleid_list',
-           'vehicleid_test_sizes', 'gallery_picks', 'gallery_split', 'VehicleID', 'identity_codes', 'camera_of',
-           'split_identities', 'printable', 'check_utf8', 'image_files', 'read_identity_folders', 'read_split_folders',
-           'FolderDataset', 'read_csv_records', 'split_by_column', 'CsvDataset', 'detect_layout', 'load_dataset',
-           'check_trainable', 'add_labels', 'UnreadableImage', 'undecodable', 'turned', 'displayed', 'read_image',
-           'image_problem', 'readable', 'list_lines', 'check_images', 'describe_bad', 'verify_images', 'dataset_cli']
+__all__ = ['split_names', 'veri_name_re', 'veri_colours', 'veri_types', 'veri776_counts', 'records', 'id_number', 'ReidDataset',
+           'absolute_path', 'dataset_root', 'read_list', 'parse_list', 'file_kind', 'file_problem', 'check_listed',
+           'drop_repeats', 'parse_veri_name', 'read_veri_split', 'read_veri_labels', 'add_veri_labels', 'VeRi776',
+           'veri_matches', 'read_veri_index', 'read_vehicleid_list', 'vehicleid_test_sizes', 'gallery_picks',
+           'gallery_split', 'VehicleID', 'add_labels']
 
 # %% ../nbs/02_datasets.ipynb #1922975e
 split_names = ('train', 'query', 'gallery')
@@ -181,7 +173,7 @@ def read_veri_split(root:Path, # VeRi-776 root
     return records(paths, vids, cams)
 
 # %% ../nbs/02_datasets.ipynb #040bbf12
-veri_colours = [None, *VERI_COLOURS.values()] # colorID 1-10, the release's table (as `odfm.synth` writes it)
+veri_colours = [None, *VERI_COLOURS.values()] # colorID 1-10, the release's table (as `odfm.synth_layouts` writes it)
 veri_types = [None, *VERI_TYPES.values()] # typeID 1-9
 
 def _name_of(names, i):
@@ -316,8 +308,6 @@ class VehicleID(ReidDataset):
         super().__init__(train, *gallery_split(self.test, seed, draw), f'VehicleID-{self.test_size}', root,
                          dict(train=split/'train_list.txt', query=test_list, gallery=test_list))
 
-vehicleid_test_counts = {800: 6493, 1600: 13377, 2400: 19777}
-
 # %% ../nbs/02_datasets.ipynb #55ea5311
 @patch
 def split(self:VehicleID, draw:int): # which draw
@@ -328,219 +318,6 @@ def split(self:VehicleID, draw:int): # which draw
 def draws(self:VehicleID, n:int=10): # how many draws
     "The (query, gallery) records of draws 0..n-1"
     for d in range(n): yield self.split(d)
-
-# %% ../nbs/02_datasets.ipynb #9af5d84f
-def _numbered(names, where:str): # distinct all-digit identity names; the root, for messages
-    "{name: its number}, or a `ValueError` naming two names that are the same number"
-    codes, first = {}, {}
-    for n in sorted(names):
-        v = codes[n] = id_number(n, f"{where}identity folder")
-        if v in first: raise ValueError(f"{where}identity folders {first[v]!r} and {n!r} are both vehicle id {v}: rename one of them")
-        first[v] = n
-    return codes
-
-def identity_codes(names, # identity names, one per image
-                   root=None) -> np.ndarray: # where they were read, for messages
-    "Integer vehicle ids: the names' numbers when all are whole numbers (two names for one number refused), else their rank in sorted order"
-    names, where = pd.Series(list(names), dtype=str), f"{root}: " if root else ''
-    if names.str.fullmatch(r'\d+').all(): return names.map(_numbered(names.unique(), where)).to_numpy(np.int64)
-    return np.searchsorted(np.sort(names.unique()), names.values)
-
-def _coded(df, root=None):
-    "Records with `vid` coded from the `identity` column, in the standard column order"
-    df = df.assign(vid=identity_codes(df.identity, root)).astype(dict(vid='int64', camid='int64'))
-    return df[['path', 'vid', 'camid', 'identity'] + [c for c in df.columns if c not in ('path', 'vid', 'camid', 'identity')]]
-
-# %% ../nbs/02_datasets.ipynb #8225e506
-def camera_of(name:str, # a file name
-              pattern:str|None=None): # regex whose first group is the camera number
-    "Camera id in file name `name` by `pattern`; -1 without a pattern"
-    if pattern is None: return -1
-    m = re.search(pattern, name)
-    if m is None: raise ValueError(f"camera pattern {pattern!r} does not match file name {name!r}")
-    return int(m[1])
-
-# %% ../nbs/02_datasets.ipynb #ecca2800
-def split_identities(df:pd.DataFrame, # records of all identities
-                     test_frac:float=0.5, # share of identities held out for query and gallery
-                     seed:int=0): # seed of the identity draw and the gallery draw
-    "Train, query and gallery records: held-out identities split by `gallery_split`"
-    if not 0 <= test_frac < 1: raise ValueError(f"test_frac must be in [0, 1), got {test_frac}")
-    ids = np.sort(df.vid.unique())
-    test_ids = np.random.default_rng(seed).choice(ids, int(round(len(ids)*test_frac)), replace=False)
-    is_test = df.vid.isin(test_ids).values
-    return (df[~is_test].reset_index(drop=True), *gallery_split(df[is_test].reset_index(drop=True), seed))
-
-# %% ../nbs/02_datasets.ipynb #e5f2ecec
-image_exts = {'.jpg', '.jpeg', '.png', '.bmp', '.webp'}
-
-def printable(path) -> str: # a path, possibly holding bytes that are not UTF-8
-    "`path` as text any terminal can print: bytes that are not UTF-8 spelled `\\xNN`"
-    return str(path).encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')
-
-def check_utf8(path) -> Path: # a path found on disk
-    "`path`, or a `ValueError` naming it when its name is not valid UTF-8"
-    try: str(path).encode('utf-8')
-    except UnicodeEncodeError: raise ValueError(f"{printable(path)}: the name is not valid UTF-8, so odfm cannot record it: rename it") from None
-    return Path(path)
-
-def image_files(folder:Path) -> list: # a folder
-    "The image files directly inside `folder`, sorted by name; an image name on a FIFO, device or folder, or not UTF-8, is an error"
-    with os.scandir(folder) as it: found = sorted((check_utf8(e.path), e.is_file()) for e in it if Path(e.name).suffix.lower() in image_exts)
-    odd = [p for p, regular in found if not regular]
-    if odd: raise ValueError(f"{odd[0]} {file_problem(odd[0])}" + (f" ({len(odd)-1} more such entries in {folder})" if len(odd) > 1 else ''))
-    return [p for p, _ in found]
-
-def read_identity_folders(folder:Path, # holds one sub-folder of images per identity
-                          cam_pattern:str|None=None): # see `camera_of`
-    "Path, identity name and camera of every image in the identity folders of `folder`"
-    rows = [(p, d.name) for d in sorted(Path(folder).iterdir()) if d.is_dir() for p in image_files(d)]
-    paths, names = zip(*rows) if rows else ((), ())
-    return pd.DataFrame(dict(path=[str(p) for p in paths], identity=list(names),
-                             camid=[camera_of(p.name, cam_pattern) for p in paths]), columns=['path', 'identity', 'camid'])
-
-# %% ../nbs/02_datasets.ipynb #29d73f37
-def read_split_folders(root:Path, # holds train/, query/ and gallery/, each of identity folders
-                       cam_pattern:str|None=None): # see `camera_of`
-    "Train, query and gallery records from split folders of identity folders"
-    missing = [str(root/s) for s in split_names if not (root/s).is_dir()]
-    if missing: raise FileNotFoundError(f"split folders missing: {', '.join(missing)}")
-    df = _coded(pd.concat([read_identity_folders(root/s, cam_pattern).assign(split=s) for s in split_names], ignore_index=True), root)
-    return [df[df.split == s].drop(columns='split').reset_index(drop=True) for s in split_names]
-
-# %% ../nbs/02_datasets.ipynb #ce731680
-class FolderDataset(ReidDataset):
-    "Images in a folder per identity, split by `train/`, `query/`, `gallery/` folders or by `test_frac`"
-    def __init__(self,
-                 root:str|Path, # identity folders, or train/, query/, gallery/ of identity folders
-                 test_frac:float=0.5, # share of identities held out when there are no split folders
-                 seed:int=0, # seed of the held-out identities and of the gallery draw
-                 cam_pattern:str|None=None): # regex reading the camera from file names, e.g. r'_c(\d+)'
-        root = dataset_root(root)
-        if any((root/s).is_dir() for s in split_names): parts = read_split_folders(root, cam_pattern)
-        else:
-            df = read_identity_folders(root, cam_pattern)
-            if not len(df): raise FileNotFoundError(f"{root} has no identity folders holding images ({', '.join(sorted(image_exts))})")
-            parts = split_identities(_coded(df, root), test_frac, seed)
-        super().__init__(*parts, 'folder', root)
-
-# %% ../nbs/02_datasets.ipynb #984283b9
-def _column(df, names, csv, required=True):
-    "The first of `names` that `df` has; an error naming the CSV when a required one is absent"
-    found = [n for n in names if n in df.columns]
-    if found: return found[0]
-    if required: raise ValueError(f"{csv} needs a column {' or '.join(map(repr, names))}; it has {', '.join(df.columns)}")
-
-def _csv_ints(values, col, csv, lines, signed=True):
-    "Column `col` as integers (`signed`: negative ones allowed); a value that is not one names its CSV line"
-    what = 'an integer' if signed else 'a whole number (0, 1, 2, ...)'
-    out = []
-    for n, v in zip(lines, values):
-        if not re.fullmatch(r'-?\d+' if signed else r'\d+', v.strip()): raise ValueError(f"{csv} line {n}: {col} {v!r} is not {what}")
-        try: out.append(id_number(v, col))
-        except ValueError as e: raise ValueError(f"{csv} line {n}: {e}") from None
-    return out
-
-def _csv_lines(csv, n):
-    "The line of `csv` holding each of its `n` rows, blank lines skipped as pandas skips them"
-    nos = [k for k, _ in read_list(csv)][1:]
-    return nos if len(nos) == n else list(range(2, n + 2))
-
-# %% ../nbs/02_datasets.ipynb #ff882f9e
-def read_csv_records(csv:str|Path, # CSV of path, vid/id[, camid/camera][, split]
-                     root:str|Path|None=None): # folder of relative paths; the CSV's folder when None
-    "Records from a CSV: every image checked to exist, ids to be whole numbers, repeated rows read once"
-    csv = absolute_path(csv)
-    if not csv.is_file(): raise FileNotFoundError(f"CSV file {csv} is missing")
-    df = pd.read_csv(csv, dtype=str, keep_default_na=False, skipinitialspace=True)
-    if not len(df): raise ValueError(f"CSV file {csv} has no rows")
-    lines, base = _csv_lines(csv, len(df)), csv.parent if root is None else dataset_root(root)
-    paths = [absolute_path(base/p) for p in map(Path, df[_column(df, ['path'], csv)])]
-    check_listed(paths, lines, csv)
-    vid, cam = _column(df, ['vid', 'id'], csv), _column(df, ['camid', 'camera', 'cam'], csv, required=False)
-    res = pd.DataFrame(dict(path=[str(p) for p in paths], vid=_csv_ints(df[vid], vid, csv, lines, signed=False),
-                            camid=_csv_ints(df[cam], cam, csv, lines) if cam else -1, identity=df[vid].str.strip()))
-    if 'split' in df:
-        res['split'] = df['split'].str.strip().str.lower()
-        bad = [(n, v) for n, v in zip(lines, res.split) if v not in split_names]
-        if bad: raise ValueError(f"{csv} line {bad[0][0]}: split {bad[0][1]!r} is not one of {', '.join(split_names)}")
-    rows = list(zip(lines, res.drop(columns='identity').itertuples(index=False, name=None)))
-    kept = drop_repeats(rows, csv, key=lambda o: (o[0], o[-1]) if 'split' in res else o[0])
-    pos = {n: k for k, n in enumerate(lines)}
-    return res.iloc[[pos[n] for n, _ in kept]].reset_index(drop=True).astype(dict(vid='int64', camid='int64'))
-
-# %% ../nbs/02_datasets.ipynb #dc4314ea
-def split_by_column(df:pd.DataFrame, # records with a `split` column
-                    csv:Path): # the CSV they came from, for messages
-    "Train, query and gallery records by their `split` value"
-    bad = ~df.split.isin(split_names)
-    if bad.any(): raise ValueError(f"{csv} line {np.argmax(bad.values)+2}: split {df.split[bad].iloc[0]!r} is not one of {', '.join(split_names)}")
-    return [df[df.split == s].drop(columns='split').reset_index(drop=True) for s in split_names]
-
-class CsvDataset(ReidDataset):
-    "Records listed in a CSV; split by its `split` column, or by `test_frac` of the identities"
-    def __init__(self,
-                 csv:str|Path, # CSV of path, vid/id[, camid/camera][, split]
-                 root:str|Path|None=None, # folder of relative paths; the CSV's folder when None
-                 test_frac:float=0.5, # share of identities held out when there is no split column
-                 seed:int=0): # seed of the held-out identities and of the gallery draw
-        df = read_csv_records(csv, root)
-        parts = split_by_column(df, csv) if 'split' in df else split_identities(df, test_frac, seed)
-        super().__init__(*parts, 'csv', absolute_path(csv))
-
-# %% ../nbs/02_datasets.ipynb #5023341f
-expected_layouts = """Expected one of these layouts:
-VeRi-776                         VehicleID                           your own
-root/                            root/                               root/
-├── image_train/*.jpg            ├── image/NNNNNNN.jpg               ├── 0001/*.jpg   (a folder per identity)
-├── image_query/*.jpg            └── train_test_split/               ├── 0002/*.jpg
-├── image_test/*.jpg                 ├── train_list.txt              └── ...          (or train/, query/, gallery/
-├── name_train.txt                   ├── test_list_800.txt                             each holding such folders)
-├── name_query.txt                   └── ...
-└── name_test.txt                                                    or records.csv: path,vid[,camid][,split]"""
-
-# %% ../nbs/02_datasets.ipynb #0e94d8e8
-veri_markers = ('name_train.txt', 'name_query.txt', 'name_test.txt')
-
-def _has_identity_folders(root):
-    return any(d.is_dir() and (d.name in split_names or any(p.suffix.lower() in image_exts for p in d.iterdir())) for d in root.iterdir())
-
-def detect_layout(root:str|Path) -> str: # dataset root folder or CSV file
-    "The layout of `root`: 'veri776', 'vehicleid', 'csv' or 'folder'"
-    p = absolute_path(root)
-    if not p.exists(): raise FileNotFoundError(f"dataset root {p} does not exist")
-    if p.is_file():
-        if p.suffix.lower() == '.csv': return 'csv'
-        raise ValueError(f"{p} is a file but not a .csv: give a dataset folder or a CSV of records")
-    if any((p/m).exists() for m in veri_markers): return 'veri776'
-    if (p/'train_test_split').is_dir(): return 'vehicleid'
-    if _has_identity_folders(p): return 'folder'
-    raise FileNotFoundError(f"{p} is not a dataset root: it has no {p/'name_train.txt'} (VeRi-776), no {p/'train_test_split'} "
-                            f"(VehicleID) and no identity folders of images.\n{expected_layouts}")
-
-# %% ../nbs/02_datasets.ipynb #fc12e237
-dataset_readers = dict(veri776=VeRi776, vehicleid=VehicleID, csv=CsvDataset, folder=FolderDataset)
-
-def load_dataset(root:str|Path, # dataset root folder, or a CSV of records
-                 **kw) -> ReidDataset: # passed to the reader of the layout found
-    "Read the dataset at `root` with the reader its layout calls for"
-    cls = dataset_readers[detect_layout(root)]
-    params = list(inspect.signature(cls).parameters)[1:]
-    bad = sorted(set(kw) - set(params))
-    if bad: raise ValueError(f"{cls.__name__} takes no {', '.join(bad)}; it takes {', '.join(params) or 'no options'}")
-    return cls(root, **kw)
-
-# %% ../nbs/02_datasets.ipynb #e33aa91c
-def check_trainable(ds:ReidDataset, # a dataset
-                    evaluate:bool=True): # whether it must also hold queries and a gallery to evaluate on
-    "`ds`, or a `ValueError` saying why it is too small to train a classifier (or, with `evaluate`, to evaluate)"
-    n, at = ds.train.vid.nunique(), f"{ds.name} at {ds.root}"
-    if n < 2: raise ValueError(f"{at} has {n} training identit{'y' if n == 1 else 'ies'}: training a classifier needs at least 2")
-    if not evaluate: return ds
-    empty = [s for s in ('query', 'gallery') if not len(getattr(ds, s))]
-    if empty: raise ValueError(f"{at} has no {' and no '.join(empty)} images: evaluation needs both")
-    if not set(ds.query.vid) & set(ds.gallery.vid): raise ValueError(f"{at}: no query identity is in the gallery, so no query can be answered")
-    return ds
 
 # %% ../nbs/02_datasets.ipynb #0584c762
 def add_labels(df:pd.DataFrame) -> pd.DataFrame: # records
@@ -572,138 +349,3 @@ def plot_per_id(self:ReidDataset,
     ax.set(xlabel='images per identity', ylabel='identities', title=self.name)
     ax.legend()
     return ax
-
-# %% ../nbs/02_datasets.ipynb #ac77f8c4
-class UnreadableImage(OdfmError, ValueError):
-    "An image that cannot be decoded; the message names it"
-    def __init__(self, msg:str): # what to say
-        # a DataLoader worker's error reaches the main process as `type(msg)`, `msg` holding the worker's traceback: keep our line
-        if 'Original Traceback' in msg: msg = msg.rstrip().splitlines()[-1].split(': ', 1)[-1]
-        super().__init__(msg)
-
-decode_errors = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
-
-def undecodable(e:Exception) -> str: # what PIL raised
-    "PIL's complaint about an image, in words that follow its path"
-    if isinstance(e, Image.UnidentifiedImageError): return 'is not an image (no known image format)'
-    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return 'is truncated' if 'truncated' in msg.lower() else f"cannot be decoded ({msg})"
-
-# %% ../nbs/02_datasets.ipynb #0bc3fab1
-exif_orientation = 0x0112 # the EXIF tag saying how to turn the stored picture; 5-8 swap its width and height
-
-def turned(im:Image.Image) -> bool: # an opened image
-    "Whether `im`'s EXIF orientation swaps its width and height when displayed"
-    return im.getexif().get(exif_orientation, 1) in (5, 6, 7, 8)
-
-def displayed(im:Image.Image) -> Image.Image: # an opened image
-    "`im` as RGB, the way a viewer shows it: turned by its EXIF orientation, 16-bit greys scaled to 8 bits"
-    if im.mode.startswith('I'): im = Image.fromarray(np.clip(np.asarray(im, dtype=np.int64) >> 8, 0, 255).astype(np.uint8))
-    return ImageOps.exif_transpose(im).convert('RGB')
-
-# %% ../nbs/02_datasets.ipynb #e7d8bb02
-def read_image(path, # an image file
-               draft:tuple|None=None) -> Image.Image: # (w, h) displayed: let a JPEG decode at the smallest scale at least this big
-    "The RGB image at `path` as it displays (see `displayed`); an `UnreadableImage` naming it when decoding fails"
-    why = file_problem(path)
-    if why: raise UnreadableImage(f"image {path} {why}")
-    try:
-        with Image.open(path) as im:
-            if draft: im.draft('RGB', tuple(draft[::-1]) if turned(im) else tuple(draft))
-            return displayed(im)
-    except decode_errors as e: raise UnreadableImage(f"image {path} {undecodable(e)}") from None
-
-# %% ../nbs/02_datasets.ipynb #0a2a67a2
-def image_problem(path) -> str|None: # an image file
-    "What stops the image at `path` from decoding, or None when it decodes"
-    try: read_image(path, draft=(1, 1))
-    except UnreadableImage as e: return str(e).removeprefix(f"image {path} ")
-
-def readable(path:str|Path) -> bool: # an image file
-    "Whether the image at `path` decodes to the end"
-    return image_problem(path) is None
-
-# %% ../nbs/02_datasets.ipynb #31203b82
-def _names(field:str, path:str) -> bool:
-    "Whether list field `field` names image `path`: the whole path, its tail, or its tail without the extension"
-    p, f = Path(path).as_posix(), field.strip().strip('"\'').removeprefix('./')
-    return bool(f) and (p == f or p.endswith('/' + f) or p.endswith('/' + f + Path(p).suffix))
-
-def list_lines(list_file:Path, # a list file or CSV of records
-               paths) -> dict: # images it may name
-    "{path: the first line of `list_file` naming it}, for each of `paths` it names"
-    rows, col, sep = read_list(list_file), 0, r'\s+'
-    if Path(list_file).suffix.lower() == '.csv':
-        head, sep = [h.strip().strip('"') for h in rows[0][1].split(',')], r'\s*,\s*'
-        col, rows = (head.index('path') if 'path' in head else 0), rows[1:]
-    fields, out = [(n, re.split(sep, t)) for n, t in rows], {}
-    for p in map(str, paths):
-        n = next((n for n, fs in fields if len(fs) > col and _names(fs[col], p)), None)
-        if n is not None: out[p] = n
-    return out
-
-# %% ../nbs/02_datasets.ipynb #b89b747d
-def check_images(df:pd.DataFrame, # records
-                 list_file:Path|None=None, # the list file naming them, to give each bad image its line
-                 n_workers:int|None=None, # decoding threads; None: the CPUs, up to 8; 0: none
-                 progress:bool|None=None) -> pd.DataFrame: # show a progress bar; None: in a notebook or a terminal
-    "The records whose image can't be decoded, with the `problem` and (given `list_file`) the `line` naming each"
-    n_workers = min(8, os.cpu_count() or 1) if n_workers is None else n_workers
-    if progress is None: progress = IN_NOTEBOOK or sys.stdout.isatty()
-    probs = list(parallel(image_problem, df.path.tolist(), n_workers=n_workers, threadpool=True, progress=progress and len(df) > 0))
-    bad = df[[p is not None for p in probs]].assign(problem=[p for p in probs if p is not None]).reset_index(drop=True)
-    if list_file is None: return bad
-    lines = list_lines(list_file, bad.path) if len(bad) else {}
-    return bad.assign(list_file=str(list_file), line=pd.array([lines.get(p) for p in bad.path], dtype='Int64'))
-
-def describe_bad(bad:pd.DataFrame, # `check_images`'s result
-                 total:int, # how many images were checked
-                 what:str='images', # what to call them
-                 show:int=3) -> str: # how many to name
-    "One line: how many of `total` `what` cannot be read, naming the first `show` with their list file and line"
-    def one(r):
-        where = f"{r['list_file']} line {r['line']}: " if pd.notna(r.get('line', None)) else ''
-        return f"{where}image {r['path']} {r['problem']}"
-    more = f"; and {len(bad) - show} more" if len(bad) > show else ''
-    return f"{len(bad)} of {total} {what} cannot be read: " + '; '.join(one(r) for _, r in bad.head(show).iterrows()) + more
-
-# %% ../nbs/02_datasets.ipynb #b03f6368
-@patch
-def bad_images(self:ReidDataset,
-               splits=split_names, # the splits to check
-               progress:bool|None=None): # show a progress bar (see `check_images`)
-    "The unreadable images of `splits` (see `check_images`), with their split, list file and line"
-    bad = [check_images(getattr(self, s), self.lists.get(s), progress=progress).assign(split=s) for s in splits]
-    return pd.concat(bad, ignore_index=True)
-
-# %% ../nbs/02_datasets.ipynb #29fae5bc
-def verify_images(df:pd.DataFrame, # records
-                  what:str='records', # what to call them in the warning
-                  list_file:Path|None=None): # the list file naming them
-    "`df` without the rows whose image can't be decoded, with a warning naming them"
-    bad = check_images(df, list_file, progress=False)
-    if len(bad): odfm_warn(describe_bad(bad, len(df), f'{what} images') + '; they are left out', stacklevel=2)
-    return df[~df.path.isin(bad.path)].reset_index(drop=True)
-
-@patch
-def verify(self:ReidDataset):
-    "Drop unreadable images from every split (see `verify_images`); returns `self`"
-    for s in split_names: setattr(self, s, verify_images(getattr(self, s), f'{self.name} {s}', self.lists.get(s)))
-    return self
-
-# %% ../nbs/02_datasets.ipynb #02c125ab
-def dataset_cli(root:str, # dataset root folder, or a CSV of records
-                test_size:int=None, # VehicleID: N of the test_list_<N>.txt to read
-                verify:bool=False): # decode every image and name those that fail (a minute per 50,000 images and core)
-    "Print what `load_dataset` reads at `root`: images, identities and cameras per split"
-    ds = load_dataset(root, **({} if test_size is None else dict(test_size=test_size)))
-    print(f"{ds}\n{ds.summary().to_string()}\n\nimages per identity:\n{ds.per_id().to_string()}")
-    if isinstance(ds, VeRi776):
-        same = ds.summary().equals(veri776_counts)
-        print("\nthese are the published VeRi-776 counts" if same else "\nthese differ from the published VeRi-776 counts "
-              "(37,778 train images of 576 ids, 1,678 queries, 11,579 gallery images of 200 ids): a synthetic or partial root?")
-    if not verify: return
-    bad, total = ds.bad_images(), sum(len(getattr(ds, s)) for s in split_names)
-    if not len(bad): return print(f"\nall {total} images decode")
-    print(f"\nunreadable images:\n{bad[[c for c in ('split', 'list_file', 'line', 'path', 'problem') if c in bad]].to_string()}")
-    raise UnreadableImage(describe_bad(bad, total, f'{ds.name} images'))

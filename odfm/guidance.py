@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 from .core import atomic_write
-from .synth import detail_boxes, salient_kinds, meta_boxes, meta_key
+from .synth_layouts import detail_boxes, salient_kinds, meta_boxes, meta_key
 from .model import load_model
 from .occlusion import impact_arrays, cover_shares
 from .synth_validity import phase1_and_mining, detail_hit_rates

@@ -24,8 +24,10 @@ from fastai.torch_core import set_seed, default_device
 from fastcore.basics import patch
 from fastcore.script import anno_parser
 from .core import OdfmError, odfm_warn, RunLock, DamagedFile, check_outside, atomic_write, save_json, load_json, set_aside, read_cached
-from .synth import make_veri, detail_boxes, salient_kinds
-from .datasets import load_dataset, add_labels, VehicleID, split_names, check_trainable, describe_bad, UnreadableImage
+from .synth_layouts import make_veri, detail_boxes, salient_kinds
+from .datasets import add_labels, VehicleID, split_names
+from .loading import load_dataset, check_trainable
+from .image_checks import describe_bad, UnreadableImage
 from .data import reid_dls, test_dl, split_holdout
 from .model import ReidNet, save_model, load_model, archs, precisions, resolve_precision
 from .learner import Autocast

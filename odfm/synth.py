@@ -1,4 +1,4 @@
-"""Procedural vehicles seen by several cameras, occluded at test time, written in the exact VeRi-776 and VehicleID layouts
+"""Procedural vehicles, with the local cues that tell look-alikes apart, seen by several cameras and occluded at test time
 
 Docs: https://odfm-dev.github.io/odfm/synth.html.md"""
 
@@ -6,29 +6,20 @@ Docs: https://odfm-dev.github.io/odfm/synth.html.md"""
 
 # %% auto #0
 __all__ = ['VERI_COLOURS', 'VERI_TYPES', 'BODY_RGB', 'BODY_SHAPES', 'CUE_PALETTE', 'CUE_SHAPES', 'CUE_KINDS', 'OCCLUDER_KINDS',
-           'VERI_DIRS', 'LAYOUTS', 'tiny_settings', 'rect', 'ellipse', 'star', 'poly', 'shade', 'windows',
-           'body_geometry', 'Cue', 'Identity', 'roof_parts', 'sticker_parts', 'decal_parts', 'lamp_parts',
-           'plate_parts', 'cue_polys', 'vehicle_polys', 'View', 'project', 'pixel_box', 'draw_vehicle',
-           'render_vehicle', 'with_boxes', 'mosaic', 'Camera', 'make_camera', 'camera_background', 'jitter_view',
-           'apply_lighting', 'pole_polys', 'tree_polys', 'pedestrian_polys', 'vehicle_occluder_polys', 'draw_occluder',
-           'target_pole', 'render_image', 'SynthConfig', 'check_config', 'cue_colours', 'random_cues', 'salient_cues',
-           'type_colour_plan', 'make_identities', 'split_identities', 'identity_cameras', 'identity_shots', 'veri_name',
-           'plan_veri', 'write_images', 'write_lines', 'veri_xml', 'veri_truth', 'identities_frame', 'write_meta',
-           'write_veri', 'plan_vehicleid', 'vehicleid_lines', 'write_vehicleid', 'check_output_dir', 'atomic_dir',
-           'make_dataset', 'make_veri', 'make_vehicleid', 'tiny_veri', 'tiny_vehicleid', 'meta_key', 'meta_boxes',
-           'detail_boxes', 'salient_kinds', 'synth_cli']
+           'rect', 'ellipse', 'star', 'poly', 'shade', 'windows', 'body_geometry', 'Cue', 'Identity', 'roof_parts',
+           'sticker_parts', 'decal_parts', 'lamp_parts', 'plate_parts', 'cue_polys', 'vehicle_polys', 'View', 'project',
+           'pixel_box', 'draw_vehicle', 'render_vehicle', 'with_boxes', 'mosaic', 'Camera', 'make_camera',
+           'camera_background', 'jitter_view', 'apply_lighting', 'pole_polys', 'tree_polys', 'pedestrian_polys',
+           'vehicle_occluder_polys', 'draw_occluder', 'target_pole', 'render_image', 'SynthConfig',
+           'check_synth_config', 'cue_colours', 'random_cues', 'salient_cues', 'type_colour_plan', 'make_identities',
+           'held_out_vids']
 
 # %% ../nbs/01_synth.ipynb #6ca652e7
-import os, json, shutil, tempfile, time
-from contextlib import contextmanager
-from dataclasses import dataclass, replace, asdict
+from dataclasses import dataclass, replace
 from functools import lru_cache
-from pathlib import Path
 from typing import NamedTuple
 import numpy as np
-import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
-from fastprogress.fastprogress import progress_bar
 
 # %% ../nbs/01_synth.ipynb #009d07b1
 def rect(x0, y0, x1, y1):
@@ -372,10 +363,10 @@ class SynthConfig:
     confusable:float=0.8; group_size:int=5; n_cues:int=2; max_cams_per_id:int=6
     train_occlusion:float=0.05; test_occlusion:float=0.5; occluder_area:tuple=(0.15, 0.35); quality:int=90; ss:int=2
     cues:str='default' # 'default': cues of one size; 'salient': one large high-contrast cue and one small cue per identity
-    def __post_init__(self): check_config(self)
+    def __post_init__(self): check_synth_config(self)
 
 # %% ../nbs/01_synth.ipynb #23dfd5bb
-def check_config(cfg:SynthConfig):
+def check_synth_config(cfg:SynthConfig):
     "Raise a `ValueError` naming the first unusable setting of `cfg`"
     if cfg.n_ids < 2: raise ValueError(f"ids must be at least 2 (one training and one test identity), got {cfg.n_ids}")
     for k in ('test_frac', 'confusable', 'train_occlusion', 'test_occlusion'):
@@ -431,264 +422,10 @@ def make_identities(n_ids:int, seed:int=0, confusable:float=0.8, group_size:int=
     return out
 
 # %% ../nbs/01_synth.ipynb #be7300db
-def split_identities(idents:list, test_frac:float=0.4, seed:int=0):
+def held_out_vids(idents:list, test_frac:float=0.4, seed:int=0):
     "Ids held out for testing: `test_frac` of `idents`, taken group by group"
     n_test = min(len(idents)-1, max(1, int(round(test_frac*len(idents)))))
     groups = {}
     for i in idents: groups.setdefault(i.group, []).append(i.vid)
     keys = sorted(groups); order = np.random.default_rng([seed, 3]).permutation(len(keys))
     return set([v for j in order for v in groups[keys[j]]][:n_test])
-
-# %% ../nbs/01_synth.ipynb #39834045
-def identity_cameras(vid:int, cfg:SynthConfig):
-    "The cameras (1-based ids) that see vehicle `vid`: at least two"
-    r = np.random.default_rng([cfg.seed, 4, vid]); hi = min(cfg.n_cams, cfg.max_cams_per_id, cfg.gallery_per_id)
-    return sorted(int(c)+1 for c in r.choice(cfg.n_cams, int(r.integers(2, hi+1)), replace=False))
-
-# %% ../nbs/01_synth.ipynb #1dcbcfda
-def identity_shots(vid:int, cfg:SynthConfig, counts:dict): # counts: {split: number of images}
-    "Rows (split, vid, cam, k, frame, occluded) of `vid`'s images; k counts shots per camera"
-    cams = identity_cameras(vid, cfg); r = np.random.default_rng([cfg.seed, 5, vid])
-    start, k, rows = {c: int(r.integers(100, 9_000_000)) for c in cams}, dict.fromkeys(cams, 0), []
-    for split, n in counts.items():
-        rate, off = cfg.train_occlusion if split == 'train' else cfg.test_occlusion, int(r.integers(len(cams)))
-        for j in range(n):
-            c = cams[(j+off) % len(cams)]
-            rows.append(dict(split=split, vid=vid, cam=c, k=k[c], frame=start[c]+5*k[c]+int(r.integers(5)), occluded=bool(r.random() < rate)))
-            k[c] += 1
-    return rows
-
-# %% ../nbs/01_synth.ipynb #337921d2
-VERI_DIRS = dict(train='image_train', query='image_query', gallery='image_test')
-
-def veri_name(vid:int, cam:int, frame:int):
-    "A VeRi-776 image name"
-    return f"{vid:04d}_c{cam:03d}_{frame:08d}_0.jpg"
-
-# %% ../nbs/01_synth.ipynb #9a2279ef
-def plan_veri(idents:list, test_vids:set, cfg:SynthConfig):
-    "One row per VeRi-776 image: its relative path, split, vehicle, camera, shot and occlusion"
-    rows = []
-    for i in idents: rows += identity_shots(i.vid, cfg, dict(gallery=cfg.gallery_per_id, query=cfg.query_per_id) if i.vid in test_vids else dict(train=cfg.train_per_id))
-    df = pd.DataFrame(rows)
-    df['image'] = [f"{VERI_DIRS[s]}/{veri_name(v, c, f)}" for s, v, c, f in zip(df.split, df.vid, df.cam, df.frame)]
-    return df.sort_values('image', ignore_index=True)
-
-# %% ../nbs/01_synth.ipynb #71a139f8
-def write_images(root:Path, plan:pd.DataFrame, idents:list, cfg:SynthConfig,
-                 clean_dirs:dict={}, # {split: folder under root for its clean twins}
-                 target_dirs:dict={}, # {'salient' or 'random': folder under root for the queries with a pole over the salient cue, or anywhere}
-                 progress:bool=False): # show a progress bar over the images
-    "Render and save every image of `plan` under `root`; return (details, occluders) frames"
-    by_vid, cams = {i.vid: i for i in idents}, {c: make_camera(c, cfg.seed, cfg.size) for c in range(1, cfg.n_cams+1)}
-    det, occ = [], []
-    rows = plan.itertuples()
-    for row in (progress_bar(rows, total=len(plan), leave=False) if progress else rows):
-        twin_dir, key = clean_dirs.get(row.split), [cfg.seed, row.vid, row.cam, row.k]
-        im, twin, d, o = render_image(by_vid[row.vid], cams[row.cam], key, row.occluded, cfg.occluder_area, cfg.ss, twin_dir is not None)
-        im.save(root/row.image, quality=cfg.quality)
-        if twin is not None: twin.save(root/twin_dir/Path(row.image).name, quality=cfg.quality)
-        det += [(row.image, k, *b) for k, b in d]; occ += [(row.image, k, *b) for k, b in o]
-        for target, folder in (target_dirs if row.split == 'query' else {}).items():
-            im, _, _, o = render_image(by_vid[row.vid], cams[row.cam], key, ss=cfg.ss, target=target)
-            im.save(root/folder/Path(row.image).name, quality=cfg.quality)
-            occ += [(f'{Path(folder).name}/{Path(row.image).name}', k, *b) for k, b in o]
-    cols = ['image', 'kind', 'x0', 'y0', 'x1', 'y1']
-    return pd.DataFrame(det, columns=cols), pd.DataFrame(occ, columns=cols)
-
-# %% ../nbs/01_synth.ipynb #3b94bfa2
-def write_lines(path:Path, lines, eol:str='\n'): # eol: '\n' or '\r\n'
-    "Write `lines` to `path`, each ended by `eol`"
-    Path(path).write_bytes(''.join(f"{l}{eol}" for l in lines).encode('ascii'))
-
-# %% ../nbs/01_synth.ipynb #22f9599a
-def veri_xml(plan:pd.DataFrame, idents:dict, # idents: {vid: Identity}
-             root_tag:str): # 'TrainingImages' or 'TestImages'
-    "The text of a VeRi-776 label file for the images of `plan`"
-    tid, cid = {v: k for k, v in VERI_TYPES.items()}, {v: k for k, v in VERI_COLOURS.items()}
-    items = [f'<Item imageName="{Path(p).name}" vehicleID="{v:04d}" cameraID="c{c:03d}" colorID="{cid[idents[v].colour]}" typeID="{tid[idents[v].vtype]}" />'
-             for p, v, c in zip(plan.image, plan.vid, plan.cam)]
-    return '\r\n'.join(['<?xml version="1.0" encoding="gb2312" ?>', f'<{root_tag} Version="1.0">', f'<Items number="{len(items)}">', *items, '</Items>', f'</{root_tag}>', ''])
-
-# %% ../nbs/01_synth.ipynb #0f671ea3
-def veri_truth(query:pd.DataFrame, gallery:pd.DataFrame):
-    "Per query, 1-based gallery indices of its matches: (gt: same id, other camera; junk: same id, same camera)"
-    gv, gc = gallery.vid.to_numpy(), gallery.cam.to_numpy()
-    gt = [np.flatnonzero((gv == v) & (gc != c))+1 for v, c in zip(query.vid, query.cam)]
-    jk = [np.flatnonzero((gv == v) & (gc == c))+1 for v, c in zip(query.vid, query.cam)]
-    return gt, jk
-
-# %% ../nbs/01_synth.ipynb #20f214ae
-def identities_frame(idents:list, test_vids:set):
-    "One row per identity: vid, split, type, colour, group and cues (and which is salient, when one is)"
-    cue = lambda c: f"{c.kind}:{c.shape}:{c.colour}:{c.pos}" + (f":{c.scale}" if c.scale != 1 else '')
-    rows = [dict(vid=i.vid, split='test' if i.vid in test_vids else 'train', type=i.vtype, colour=i.colour, group=i.group,
-                 cues=';'.join(map(cue, i.cues))) | (dict(salient=i.salient) if i.salient else {}) for i in idents]
-    return pd.DataFrame(rows)
-
-# %% ../nbs/01_synth.ipynb #41ba9159
-def write_meta(root:Path, cfg:SynthConfig, layout:str, idents:list, test_vids:set, plan:pd.DataFrame, det:pd.DataFrame, occ:pd.DataFrame):
-    "Write the `odfm_meta/` sidecar of a generated root"
-    m = root/'odfm_meta'; m.mkdir(exist_ok=True)
-    identities_frame(idents, test_vids).to_csv(m/'identities.csv', index=False)
-    plan[['image', 'split', 'vid', 'cam', 'occluded']].astype(dict(occluded=int)).to_csv(m/'images.csv', index=False)
-    det.to_csv(m/'details.csv', index=False); occ.to_csv(m/'occluders.csv', index=False)
-    (m/'config.json').write_text(json.dumps(dict(layout=layout, **asdict(cfg)), indent=1))
-
-# %% ../nbs/01_synth.ipynb #7debfae1
-def write_veri(root:Path, cfg:SynthConfig, progress:bool=False): # progress: a bar over the images
-    "Generate the VeRi-776-layout benchmark of `cfg` into the empty folder `root`"
-    root = Path(root); idents = make_identities(cfg.n_ids, cfg.seed, cfg.confusable, cfg.group_size, cfg.n_cues, cues=cfg.cues)
-    test_vids = split_identities(idents, cfg.test_frac, cfg.seed); plan = plan_veri(idents, test_vids, cfg)
-    targets = dict(salient='odfm_meta/image_query_targeted', random='odfm_meta/image_query_random') if cfg.cues == 'salient' else {}
-    for d in [*VERI_DIRS.values(), 'odfm_meta/image_query_clean', *targets.values()]: (root/d).mkdir(parents=True)
-    det, occ = write_images(root, plan, idents, cfg, dict(query='odfm_meta/image_query_clean'), targets, progress)
-    by_vid, part = {i.vid: i for i in idents}, {s: plan[plan.split == s].reset_index(drop=True) for s in VERI_DIRS}
-    for s, f in [('train', 'name_train.txt'), ('query', 'name_query.txt'), ('gallery', 'name_test.txt')]: write_lines(root/f, [Path(p).name for p in part[s].image], '\r\n')
-    (root/'train_label.xml').write_bytes(veri_xml(part['train'], by_vid, 'TrainingImages').encode('gb2312'))
-    (root/'test_label.xml').write_bytes(veri_xml(part['gallery'], by_vid, 'TestImages').encode('gb2312'))
-    gt, jk = veri_truth(part['query'], part['gallery'])
-    write_lines(root/'gt_index.txt', [''.join(f"{i} " for i in x) for x in gt], '\r\n'); write_lines(root/'jk_index.txt', [''.join(f"{i} " for i in x) for x in jk], '\r\n')
-    write_meta(root, cfg, 'veri', idents, test_vids, plan, det, occ)
-    return root
-
-# %% ../nbs/01_synth.ipynb #d0ff7811
-def plan_vehicleid(idents:list, test_vids:set, cfg:SynthConfig):
-    "One row per VehicleID image: its path `image/NNNNNNN.jpg`, split, vehicle, (hidden) camera, shot and occlusion"
-    rows = []
-    for i in idents: rows += identity_shots(i.vid, cfg, {'test' if i.vid in test_vids else 'train': cfg.images_per_id})
-    df = pd.DataFrame(rows); r = np.random.default_rng([cfg.seed, 6])
-    df['image'] = [f"image/{n:07d}.jpg" for n in r.choice(np.arange(1, 4*len(df)+1), len(df), replace=False)]
-    return df
-
-# %% ../nbs/01_synth.ipynb #9889accf
-def vehicleid_lines(df:pd.DataFrame):
-    "`NNNNNNN VID` lines of the images of `df`"
-    return [f"{Path(p).stem} {v}" for p, v in zip(df.image, df.vid)]
-
-# %% ../nbs/01_synth.ipynb #585a420f
-def write_vehicleid(root:Path, cfg:SynthConfig, progress:bool=False): # progress: a bar over the images
-    "Generate the VehicleID-layout benchmark of `cfg` into the empty folder `root`"
-    root = Path(root); idents = make_identities(cfg.n_ids, cfg.seed, cfg.confusable, cfg.group_size, cfg.n_cues, max_vid=10**7, cues=cfg.cues)
-    test_vids = split_identities(idents, cfg.test_frac, cfg.seed); plan = plan_vehicleid(idents, test_vids, cfg)
-    for d in ['image', 'train_test_split', 'attribute', 'odfm_meta/image_clean']: (root/d).mkdir(parents=True)
-    det, occ = write_images(root, plan, idents, cfg, dict(test='odfm_meta/image_clean'), progress=progress)
-    r = np.random.default_rng([cfg.seed, 7])
-    for s, f in [('train', 'train_list.txt'), ('test', f'test_list_{len(test_vids)}.txt')]:
-        df = plan[plan.split == s]; write_lines(root/'train_test_split'/f, vehicleid_lines(df.iloc[r.permutation(len(df))]))
-    tid, cid = {v: k for k, v in VERI_TYPES.items()}, {v: k for k, v in VERI_COLOURS.items()}
-    write_lines(root/'attribute/img2vid.txt', sorted(vehicleid_lines(plan)))
-    write_lines(root/'attribute/model_attr.txt', [f"{i.vid} {tid[i.vtype]}" for i in idents])
-    write_lines(root/'attribute/color_attr.txt', [f"{i.vid} {cid[i.colour]}" for i in idents])
-    write_meta(root, cfg, 'vehicleid', idents, test_vids, plan, det, occ)
-    return root
-
-# %% ../nbs/01_synth.ipynb #86cd0872
-def check_output_dir(out): # the folder to create
-    "`out` made absolute, if it is free (missing or empty) and its parent is writable"
-    out = Path(out).expanduser().absolute()
-    if out.is_file() or (out.is_dir() and any(out.iterdir())): raise FileExistsError(f"{out} exists and is not an empty folder; odfm synth never overwrites")
-    base = next(p for p in [out.parent, *out.parent.parents] if p.exists())
-    if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK): raise PermissionError(f"cannot write under {base} (to create {out})")
-    return out
-
-# %% ../nbs/01_synth.ipynb #505e98ff
-@contextmanager
-def atomic_dir(out): # the folder to create
-    "Yield an empty temporary sibling of `out`; rename it to `out` on success, remove it on failure"
-    out = check_output_dir(out)
-    try: out.parent.mkdir(parents=True, exist_ok=True); tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.', suffix='.partial', dir=out.parent))
-    except OSError as e: raise PermissionError(f"cannot write under {out.parent} (to create {out}): {e.strerror}") from None
-    try:
-        yield tmp
-        os.chmod(tmp, 0o755); os.replace(tmp, out)
-    except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
-
-# %% ../nbs/01_synth.ipynb #e611b732
-LAYOUTS = dict(veri=write_veri, vehicleid=write_vehicleid)
-
-def make_dataset(out, # folder to create: missing or empty
-                 layout:str='veri', # a key of `LAYOUTS`
-                 progress:bool=False, # show a progress bar over the images
-                 **kwargs): # any `SynthConfig` field
-    "Write the synthetic benchmark in `layout` to the new folder `out`; return its path"
-    if layout not in LAYOUTS: raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    cfg = SynthConfig(**kwargs)
-    with atomic_dir(out) as tmp: LAYOUTS[layout](tmp, cfg, progress)
-    return Path(out).expanduser().absolute()
-
-# %% ../nbs/01_synth.ipynb #8563a92f
-def make_veri(out, **kwargs): # kwargs: any `SynthConfig` field
-    "The synthetic benchmark in the VeRi-776 layout, written to the new folder `out`"
-    return make_dataset(out, 'veri', **kwargs)
-
-# %% ../nbs/01_synth.ipynb #a7d3fbbe
-def make_vehicleid(out, **kwargs): # kwargs: any `SynthConfig` field
-    "The synthetic benchmark in the VehicleID layout, written to the new folder `out`"
-    return make_dataset(out, 'vehicleid', **kwargs)
-
-# %% ../nbs/01_synth.ipynb #181a6999
-tiny_settings = dict(n_ids=10, train_per_id=6, gallery_per_id=3, query_per_id=2, size=32, n_cams=3)
-
-def tiny_veri(out, **kwargs): # kwargs: `SynthConfig` fields overriding `tiny_settings`
-    "A tiny synthetic VeRi-776 root for tests, written to the new folder `out`"
-    return make_veri(out, **(tiny_settings | kwargs))
-
-def tiny_vehicleid(out, **kwargs): # kwargs: `SynthConfig` fields
-    "A tiny synthetic VehicleID root for tests, written to the new folder `out`"
-    return make_vehicleid(out, **(dict(n_ids=10, images_per_id=4, size=32) | kwargs))
-
-# %% ../nbs/01_synth.ipynb #ede6b13d
-def meta_key(path): # an image path
-    "The sidecar's name of an image: 'folder/file'"
-    p = Path(path)
-    return f'{p.parent.name}/{p.name}'
-
-def meta_boxes(root, # a synthetic root (with `odfm_meta/`)
-               table:str, # 'details.csv' or 'occluders.csv'
-               size:int): # side of the model input the boxes are wanted in
-    "The sidecar's boxes of `table`, non-empty ones, scaled to a `size`×`size` input, with their image's key"
-    meta = Path(root)/'odfm_meta'
-    scale = size / json.loads((meta/'config.json').read_text())['size']
-    df = pd.read_csv(meta/table).query('x1 > x0 and y1 > y0').copy()
-    df[['x0', 'y0', 'x1', 'y1']] = df[['x0', 'y0', 'x1', 'y1']].astype(float) * scale
-    return df
-
-# %% ../nbs/01_synth.ipynb #51be8f50
-def detail_boxes(root, # a synthetic root (with `odfm_meta/`)
-                 paths, # image paths of that root
-                 size:int, # side of the model input the boxes are wanted in
-                 kinds=None): # only the cues of these kinds (a dict vid -> kind, or one kind for all); all when None
-    "Per image, its cue boxes [M, 4] (x0, y0, x1, y1) in pixels of the `size`×`size` input"
-    det = meta_boxes(root, 'details.csv', size)
-    by = {k: g for k, g in det.groupby('image')}
-    def boxes(p):
-        g = by.get(meta_key(p), det.iloc[:0])
-        if kinds is not None: g = g[g.kind == (kinds.get(int(Path(p).name[:4])) if isinstance(kinds, dict) else kinds)]
-        return g[['x0', 'y0', 'x1', 'y1']].to_numpy(float)
-    return [boxes(p) for p in paths]
-
-def salient_kinds(root)->dict: # a synthetic root generated with `cues='salient'`
-    "The kind of each identity's salient cue, by vid"
-    ids = pd.read_csv(Path(root)/'odfm_meta'/'identities.csv')
-    if 'salient' not in ids: raise ValueError(f"{root} has no salient cues: generate it with cues='salient'")
-    return dict(zip(ids.vid, ids.salient))
-
-# %% ../nbs/01_synth.ipynb #bd2ae098
-def synth_cli(out:str=None, # folder to create: it must not exist, or be empty
-              layout:str='veri', # 'veri' (VeRi-776 layout) or 'vehicleid' (VehicleID layout)
-              ids:int=100, # number of vehicle identities (40 % are held out for testing)
-              seed:int=0, # random seed: the same seed writes the same bytes
-              size:int=128, # side of the square images, in pixels
-              cams:int=10, # number of cameras
-              confusable:float=0.8, # share of identities that share type and colour with others and differ only in local cues
-              train_occlusion:float=0.05, # share of occluded training images
-              test_occlusion:float=0.5): # share of occluded query and gallery images
-    "Generate odfm's synthetic vehicle-ReID benchmark in the VeRi-776 or VehicleID layout"
-    if out is None: raise ValueError("--out is required: the folder to create")
-    t0 = time.perf_counter()
-    root = make_dataset(out, layout, n_ids=ids, seed=seed, size=size, n_cams=cams, confusable=confusable,
-                        train_occlusion=train_occlusion, test_occlusion=test_occlusion, progress=True)
-    n = len(pd.read_csv(root/'odfm_meta'/'images.csv'))
-    print(f"wrote {n} images of {ids} identities ({layout} layout) to {root} in {time.perf_counter()-t0:.1f}s")
-    return root

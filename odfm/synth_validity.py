@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
-from .synth import make_veri, meta_key, detail_boxes
-from .datasets import load_dataset, read_image
+from .synth_layouts import make_veri, meta_key, detail_boxes
+from .loading import load_dataset
+from .image_checks import read_image
 from .evaluate import feature_metrics, euclidean_dist
 from .visualize import top_k, show_heatmap, load_thumb
 from .occlusion import impact_entropy, impact_map, impact_arrays, cover_shares

@@ -2,7 +2,9 @@
 import os, pytest
 from pathlib import Path
 from PIL import Image
-from odfm.datasets import load_dataset, dataset_cli, add_labels
+from odfm.datasets import add_labels
+from odfm.loading import load_dataset
+from odfm.image_checks import dataset_cli
 from odfm.data import reid_dls, test_dl
 
 def _folder_root(root, n_ids=4, per_id=3):
@@ -44,7 +46,7 @@ def test_loaders_end_to_end(tmp_path):
 def test_synthetic_veri_root_reads_as_veri776(tmp_path):
     "The generator's VeRi-776 layout through the real reader: counts, ids, cameras, query ids within the gallery's."
     import pandas as pd
-    from odfm.synth import make_veri
+    from odfm.synth_layouts import make_veri
     from odfm.datasets import VeRi776
     root = make_veri(tmp_path/'veri', n_ids=10, train_per_id=4, gallery_per_id=3, query_per_id=2, size=32, n_cams=4)
     before = _snapshot(root)
@@ -59,7 +61,7 @@ def test_synthetic_veri_root_reads_as_veri776(tmp_path):
     assert _snapshot(root) == before
 
 def test_synthetic_vehicleid_root_one_gallery_image_per_id(tmp_path):
-    from odfm.synth import make_vehicleid
+    from odfm.synth_layouts import make_vehicleid
     root = make_vehicleid(tmp_path/'vid', n_ids=10, images_per_id=4, size=32)
     a, b = load_dataset(root, seed=1), load_dataset(root, seed=1)
     assert (a.gallery.vid.value_counts() == 1).all() and set(a.gallery.vid) == set(a.query.vid)
@@ -68,8 +70,8 @@ def test_synthetic_vehicleid_root_one_gallery_image_per_id(tmp_path):
 
 def test_bad_images_of_a_vehicleid_root_name_their_list_lines(tmp_path):
     "VehicleID lists name images without their extension: a bad one is still traced to its line"
-    from odfm.synth import tiny_vehicleid
-    from odfm.datasets import check_trainable
+    from odfm.synth_layouts import tiny_vehicleid
+    from odfm.loading import check_trainable
     root = tiny_vehicleid(tmp_path/'vid')
     lst = root/'train_test_split'/'train_list.txt'
     name = lst.read_text().splitlines()[4].split()[0]

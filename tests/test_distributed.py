@@ -11,7 +11,7 @@ root = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope='module')
 def ddp_run(tmp_path_factory):
     "The folders of a 2-process `run` and its settings"
-    from odfm.synth import make_veri
+    from odfm.synth_layouts import make_veri
     tmp = tmp_path_factory.mktemp('ddp')
     make_veri(tmp/'veri', n_ids=8, train_per_id=4, gallery_per_id=2, query_per_id=1, size=32)
     # `--d` would be taken by torchrun's own parser as an abbreviation: one-letter settings go in the JSON config

@@ -5,7 +5,7 @@ import os, shutil, subprocess, sys
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import pytest
-from odfm.synth import make_veri
+from odfm.synth_layouts import make_veri
 from odfm.model import ReidNet, save_model
 from odfm.export import load_features, has_faiss, search
 from odfm.evaluate import pairwise_dist

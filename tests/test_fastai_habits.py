@@ -29,8 +29,8 @@ def test_show_batch_one_figure():
         from pathlib import Path
         import matplotlib; matplotlib.use('Agg')
         import matplotlib.pyplot as plt
-        from odfm.synth import make_veri
-        from odfm.datasets import load_dataset
+        from odfm.synth_layouts import make_veri
+        from odfm.loading import load_dataset
         from odfm.data import reid_dls
         root = Path(tempfile.mkdtemp())/'veri'
         {TINY_VERI}

@@ -9,7 +9,7 @@ import json, os, re, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd, pytest
 from PIL import Image
-from odfm.synth import tiny_veri, tiny_vehicleid
+from odfm.synth_layouts import tiny_veri, tiny_vehicleid
 
 tiny = ['--size', '32', '--bs', '8', '--epochs1', '1', '--epochs3', '1', '--d', '16', '--stride', '16', '--num-workers', '0']
 
@@ -80,7 +80,8 @@ def test_skip_bad_images_runs_to_the_end_and_lists_them(broken, tmp_path):
 
 def test_a_bad_image_at_load_time_is_named_from_a_worker_process(broken):
     "The data loader itself names the file, in a worker process too (one line, not the worker's traceback)"
-    from odfm.datasets import load_dataset, UnreadableImage
+    from odfm.loading import load_dataset
+    from odfm.image_checks import UnreadableImage
     from odfm.data import reid_dls
     ds = load_dataset(broken)
     bad = str(broken/'image_train'/train_names(broken)[2])

@@ -2,7 +2,7 @@
 import subprocess, sys, time
 from pathlib import Path
 import pytest
-from odfm.synth import make_veri
+from odfm.synth_layouts import make_veri
 
 @pytest.fixture(scope='module')
 def tiny_root(tmp_path_factory):

@@ -130,7 +130,7 @@ main(argv)
 
 @pytest.fixture(scope='module')
 def tiny_root(tmp_path_factory):
-    from odfm.synth import tiny_veri
+    from odfm.synth_layouts import tiny_veri
     return tiny_veri(tmp_path_factory.mktemp('data')/'veri', n_ids=8)
 
 def odfm_run(root, run_dir, *extra, epochs=(1, 3)):
