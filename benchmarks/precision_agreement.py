@@ -12,7 +12,7 @@ numbers are what a machine with them computes, only slower here.
 import argparse, tempfile
 import numpy as np, torch
 from scipy.stats import spearmanr
-from odfm.model import load_model
+from odfm.checkpoint import load_model
 from odfm.datasets import load_dataset, add_labels
 from odfm.occlusion import impact_arrays
 from odfm.mining import mine_impacts

@@ -27,7 +27,8 @@ from .core import OdfmError, odfm_warn, RunLock, DamagedFile, check_outside, ato
 from .synth import make_veri, detail_boxes, salient_kinds
 from .datasets import load_dataset, add_labels, VehicleID, split_names, check_trainable, describe_bad, UnreadableImage
 from .data import reid_dls, test_dl, split_holdout
-from .model import ReidNet, save_model, load_model, archs, precisions, resolve_precision
+from .model import ReidNet, archs, precisions, resolve_precision
+from .checkpoint import save_model, load_model
 from .learner import Autocast
 from .occlusion import sample_occlusions, add_occlusions, occlusion_methods, impact_arrays, FreshOcclusions, oracle_table
 from .mining import mine_impacts

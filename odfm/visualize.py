@@ -22,7 +22,7 @@ import seaborn as sns
 from PIL import Image
 import ipywidgets as widgets
 from fastcore.basics import patch, store_attr
-from fastai.vision.core import imagenet_stats
+from .data import imagenet_stats
 from .datasets import read_image
 from .data import decode_resized
 from .evaluate import top_k_indices, rank_metrics, ReidMetrics
