@@ -17,7 +17,8 @@ from odfm.datasets import load_dataset, add_labels
 from odfm.occlusion import impact_arrays
 from odfm.mining import mine_impacts
 from odfm.data import test_dl
-from odfm.evaluate import embed, feature_metrics
+from odfm.evaluate import embed
+from odfm.ranking import feature_metrics
 
 p = argparse.ArgumentParser()
 p.add_argument('model'); p.add_argument('root')

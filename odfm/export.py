@@ -30,8 +30,8 @@ from .core import OdfmError, atomic_write, check_output, save_json
 from .data import size_hw, decode_resized
 from .datasets import absolute_path, load_dataset, detect_layout, image_exts, check_utf8, VehicleID
 from .checkpoint import load_model
-from .evaluate import (embed, check_features, distance_blocks, distance_metrics, feature_metrics, pairwise_dist,
-                           rank_metrics, top_k_indices, unit_rows, vehicleid_metrics)
+from .evaluate import embed, check_features, distance_blocks, distance_metrics, pairwise_dist, unit_rows
+from .ranking import feature_metrics, rank_metrics, top_k_indices, vehicleid_metrics
 from .rerank import k_reciprocal_rerank
 from .visualize import RankedList, plot_ranked_lists
 from .pipeline import query_sets, cameras

@@ -34,7 +34,8 @@ from .occlusion import sample_occlusions, add_occlusions, occlusion_methods, imp
 from .mining import mine_impacts
 from .strong import recipes, recipe_learner, net_options, RandomErasingBatch
 from .resume import fit_resumable
-from .evaluate import embed, feature_metrics, vehicleid_metrics, DrawnMetrics
+from .evaluate import embed, DrawnMetrics
+from .ranking import feature_metrics, vehicleid_metrics
 from .visualize import plot_cmc
 
 # %% ../nbs/10_pipeline.ipynb #babc4eb0

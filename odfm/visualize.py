@@ -25,7 +25,8 @@ from fastcore.basics import patch, store_attr
 from .data import imagenet_stats
 from .datasets import read_image
 from .data import decode_resized
-from .evaluate import top_k_indices, rank_metrics, ReidMetrics
+from .evaluate import ReidMetrics
+from .ranking import top_k_indices, rank_metrics
 
 # %% ../nbs/09_visualize.ipynb #11c52103
 def _cams(query:pd.DataFrame, gallery:pd.DataFrame): # records with `camid`
