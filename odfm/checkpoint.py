@@ -6,8 +6,8 @@ Docs: https://odfm-dev.github.io/odfm/checkpoint.html.md"""
 
 # %% auto #0
 __all__ = ['arch_keys', 'meta_keys', 'max_side', 'meta_rules', 'config_rules', 'describe', 'to_plain', 'nonfinite_keys', 'few',
-           'checkpoint_info', 'save_model', 'check_meta', 'check_config', 'read_checkpoint', 'checkpoint_meta',
-           'load_into', 'load_model']
+           'checkpoint_info', 'save_model', 'check_meta', 'check_checkpoint_config', 'read_checkpoint',
+           'checkpoint_meta', 'load_into', 'load_model']
 
 # %% ../nbs/05a_checkpoint.ipynb #027f0b11
 import dataclasses
@@ -120,7 +120,7 @@ config_rules = dict(arch=(lambda v: v in archs, f"one of {', '.join(archs)}"),
                     dropout=(lambda v: _number(v) and 0 <= v <= 1, "a number in [0, 1]"), last_stride=(lambda v: _whole(v, 1, 2), "1 or 2"),
                     **{k: (lambda v: isinstance(v, bool), "True or False") for k in ('spatial_bn', 'max_first', 'bnneck', 'train_feat')})
 
-def check_config(config:dict, # a checkpoint's `config`
+def check_checkpoint_config(config:dict, # a checkpoint's `config`
                  state_dict:dict, # its state dict
                  path): # its file, for messages
     "`config`, or a `DamagedFile` naming the entry that breaks `config_rules` or disagrees with the classifier's rows"
@@ -145,7 +145,7 @@ def read_checkpoint(path): # a file written by `save_model`
     if version > 2: raise ValueError(f"{path} was written by a newer odfm (checkpoint format {version}): upgrade odfm")
     if not isinstance(ckpt.get('config'), dict) or not isinstance(ckpt.get('state_dict'), dict):
         raise DamagedFile(path, "an odfm checkpoint without its config or state dict")
-    check_config(ckpt['config'], ckpt['state_dict'], path); check_meta(ckpt.get('meta'), path)
+    check_checkpoint_config(ckpt['config'], ckpt['state_dict'], path); check_meta(ckpt.get('meta'), path)
     return ckpt
 
 def _meta(ckpt:dict):
