@@ -16,7 +16,7 @@ def worker(args):
     "One rank: mine the records with the saved network, rank 0 prints seconds and candidates as JSON"
     import pandas as pd, torch
     from odfm.distributed import init_distributed, mine_distributed
-    from odfm.model import load_model
+    from odfm.checkpoint import load_model
     from fastai.torch_core import distrib_barrier
     rank, world = init_distributed()
     model, records = load_model(Path(args.work)/'model.pth'), pd.read_csv(Path(args.work)/'records.csv')
@@ -45,7 +45,8 @@ def main():
     from odfm.synth_layouts import make_veri
     from odfm.datasets import add_labels
     from odfm.loading import load_dataset
-    from odfm.model import ReidNet, save_model
+    from odfm.model import ReidNet
+    from odfm.checkpoint import save_model
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
         make_veri(work/'veri', n_ids=max(4, -(-args.n_images // 6) * 5 // 3), train_per_id=6, gallery_per_id=2, query_per_id=1, size=64)

@@ -9,7 +9,7 @@ from other processes on a shared machine hits all routes alike; the script repor
 of each route, and the ratios of routes measured in the same round (median, min and max over rounds). It also reports
 CPU time (all threads of this process), which other processes disturb less: its ratios are those of the work done,
 what the wall-time ratios become when only one core is free:
-  1. `odfm.evaluate.feature_metrics`, end to end (distances included);
+  1. `odfm.ranking.feature_metrics`, end to end (distances included);
   2. fast-reid's route: a NumPy distance matrix, then fast-reid's compiled Cython evaluator (`evaluate_cy`) on it.
      fast-reid is not a dependency and none of its code is in this repository: the script takes its `rank_cy.pyx`
      from the `fastreid` wheel on PyPI and builds it with Cython in a scratch folder (--scratch, outside the
@@ -30,7 +30,8 @@ from contextlib import redirect_stdout
 from pathlib import Path
 import numpy as np
 import torch
-from odfm.evaluate import euclidean_dist, feature_metrics, reference_metrics, veri_metrics
+from odfm.evaluate import euclidean_dist, reference_metrics
+from odfm.ranking import feature_metrics, veri_metrics
 
 FASTREID = 'fastreid==1.4.0'
 

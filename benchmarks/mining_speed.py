@@ -15,8 +15,7 @@ import numpy as np, pandas as pd, torch, torchvision
 from PIL import Image
 from odfm.occlusion import candidate_boxes, resolve_window
 from odfm.mining import mine_impacts
-
-MEAN, STD = torch.tensor([0.485, 0.456, 0.406])[:, None, None], torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+from odfm.data import imagenet_mean as MEAN, imagenet_std as STD
 
 def load_image(path, size):
     "Decode, resize, ImageNet-normalise (a stand-in for odfm.data.load_image, so the benchmark stands alone)"

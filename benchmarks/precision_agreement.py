@@ -12,13 +12,14 @@ numbers are what a machine with them computes, only slower here.
 import argparse, tempfile
 import numpy as np, torch
 from scipy.stats import spearmanr
-from odfm.model import load_model
+from odfm.checkpoint import load_model
 from odfm.datasets import add_labels
 from odfm.loading import load_dataset
 from odfm.occlusion import impact_arrays
 from odfm.mining import mine_impacts
 from odfm.data import test_dl
-from odfm.evaluate import embed, feature_metrics
+from odfm.evaluate import embed
+from odfm.ranking import feature_metrics
 
 p = argparse.ArgumentParser()
 p.add_argument('model'); p.add_argument('root')

@@ -16,14 +16,14 @@ from fastai.data.core import DataLoaders, TfmdDL
 from fastai.data.transforms import CategoryMap
 import fastai.vision.data  # fastai's `show_batch` for images: one grid of titled images
 from fasttransform import DisplayedTransform, ItemTransform
-from fastai.vision.core import imagenet_stats
 from .datasets import add_labels
 from .image_checks import read_image
 
 # %% auto #0
-__all__ = ['imagenet_mean', 'imagenet_std', 'size_hw', 'decode_resized', 'normalize', 'denormalize', 'load_image', 'box_or_none',
-           'fill_box', 'label_vocab', 'ReidImages', 'ImageBatch', 'FlipBatch', 'split_holdout', 'labelled_like',
-           'UnlabelledImages', 'ReidDataLoaders', 'reid_dls', 'test_dl', 'tiny_dls', 'TinyReid', 'tiny_splitter']
+__all__ = ['imagenet_stats', 'imagenet_mean', 'imagenet_std', 'size_hw', 'decode_resized', 'normalize', 'denormalize',
+           'load_image', 'box_or_none', 'fill_box', 'label_vocab', 'ReidImages', 'ImageBatch', 'FlipBatch',
+           'split_holdout', 'labelled_like', 'UnlabelledImages', 'ReidDataLoaders', 'reid_dls', 'test_dl', 'tiny_dls',
+           'TinyReid', 'tiny_splitter']
 
 # %% ../nbs/03_data.ipynb #0e170594
 def size_hw(size:int|tuple) -> tuple: # side of a square, or (H, W)
@@ -41,6 +41,7 @@ def decode_resized(path, # an image file
     return torch.from_numpy(np.array(im)).permute(2, 0, 1).contiguous()
 
 # %% ../nbs/03_data.ipynb #b29daf02
+imagenet_stats = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)) # ImageNet's per-channel (mean, std), in [0, 1] units
 imagenet_mean, imagenet_std = (torch.tensor(s).view(3, 1, 1) for s in imagenet_stats)
 
 def normalize(x:torch.Tensor) -> torch.Tensor: # uint8 image(s) [..., 3, H, W]

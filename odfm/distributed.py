@@ -28,7 +28,7 @@ from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier
 from .occlusion import impact_arrays, resolve_window, add_occlusions
 from .mining import mine_impacts, load_impacts, cached_impacts, mining_spec, spec_key, state_hash, save_chunk, finish_impacts
 from .resume import ResumeCheckpoint, fit_resumable
-from .model import load_model
+from .checkpoint import load_model
 from .core import OdfmError, RunLock
 from .datasets import split_names
 from .pipeline import RunDir, read_data, train_valid, mining_phase, config_from_args, train_phase, phase_learner, open_run, run_data, save_phase_model

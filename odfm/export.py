@@ -24,15 +24,15 @@ import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from torch import nn
 from torch.utils.data import Dataset, DataLoader
-from fastai.vision.core import imagenet_stats
+from .data import imagenet_stats
 from fastprogress.fastprogress import progress_bar
 from .core import OdfmError, atomic_write, check_output, save_json
 from .data import size_hw, decode_resized
 from .datasets import absolute_path, VehicleID
 from .loading import load_dataset, detect_layout, image_exts, check_utf8
-from .model import load_model
-from .evaluate import (embed, check_features, distance_blocks, distance_metrics, feature_metrics, pairwise_dist,
-                           rank_metrics, top_k_indices, unit_rows, vehicleid_metrics)
+from .checkpoint import load_model
+from .evaluate import embed, check_features, distance_blocks, distance_metrics, pairwise_dist, unit_rows
+from .ranking import feature_metrics, rank_metrics, top_k_indices, vehicleid_metrics
 from .rerank import k_reciprocal_rerank
 from .visualize import RankedList, plot_ranked_lists
 from .pipeline import query_sets, cameras

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from .core import atomic_write
 from .synth_layouts import detail_boxes, salient_kinds, meta_boxes, meta_key
-from .model import load_model
+from .checkpoint import load_model
 from .occlusion import impact_arrays, cover_shares
 from .synth_validity import phase1_and_mining, detail_hit_rates
 from .pipeline import ODFMConfig, RunDir, quickstart_settings, check_config, train_valid, data_keys, fresh_occlusions, evaluate_model, query_sets

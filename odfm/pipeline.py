@@ -29,13 +29,15 @@ from .datasets import add_labels, VehicleID, split_names
 from .loading import load_dataset, check_trainable
 from .image_checks import describe_bad, UnreadableImage
 from .data import reid_dls, test_dl, split_holdout
-from .model import ReidNet, save_model, load_model, archs, precisions, resolve_precision
+from .model import ReidNet, archs, precisions, resolve_precision
+from .checkpoint import save_model, load_model
 from .learner import Autocast
 from .occlusion import sample_occlusions, add_occlusions, occlusion_methods, impact_arrays, FreshOcclusions, oracle_table
 from .mining import mine_impacts
 from .strong import recipes, recipe_learner, net_options, RandomErasingBatch
 from .resume import fit_resumable
-from .evaluate import embed, feature_metrics, vehicleid_metrics, DrawnMetrics
+from .evaluate import embed, DrawnMetrics
+from .ranking import feature_metrics, vehicleid_metrics
 from .visualize import plot_cmc
 
 # %% ../nbs/10_pipeline.ipynb #babc4eb0

@@ -10,7 +10,8 @@ __all__ = ['k_reciprocal_rerank']
 # %% ../nbs/08a_rerank.ipynb #2fc7d8df
 import numpy as np, torch
 from fastprogress.fastprogress import progress_bar
-from .evaluate import check_features, pairwise_dist, top_k_indices
+from .evaluate import check_features, pairwise_dist
+from .ranking import top_k_indices
 
 # %% ../nbs/08a_rerank.ipynb #f33fec71
 def _reciprocal(nn:np.ndarray): # neighbour table [N, k]

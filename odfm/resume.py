@@ -18,7 +18,7 @@ from fastai.callback.core import Callback
 from fastai.data.core import TfmdDL
 from fastai.callback.progress import CSVLogger
 from .core import odfm_warn, OdfmError, DamagedFile, atomic_write, save_torch, load_torch, set_aside
-from .model import nonfinite_keys, few
+from .checkpoint import nonfinite_keys, few
 
 # %% ../nbs/07a_resume.ipynb #c7387cf9
 def _plain_state(s:tuple): return [s[0], list(s[1]), s[2]]     # a `random.Random.getstate()` as plain lists

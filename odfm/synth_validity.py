@@ -19,7 +19,8 @@ from matplotlib.patches import Rectangle
 from .synth_layouts import make_veri, meta_key, detail_boxes
 from .loading import load_dataset
 from .image_checks import read_image
-from .evaluate import feature_metrics, euclidean_dist
+from .evaluate import euclidean_dist
+from .ranking import feature_metrics
 from .visualize import top_k, show_heatmap, load_thumb
 from .occlusion import impact_entropy, impact_map, impact_arrays, cover_shares
 from .pipeline import (ODFMConfig, RunDir, check_config, read_data, train_valid, train_phase,

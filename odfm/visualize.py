@@ -22,10 +22,11 @@ import seaborn as sns
 from PIL import Image
 import ipywidgets as widgets
 from fastcore.basics import patch, store_attr
-from fastai.vision.core import imagenet_stats
+from .data import imagenet_stats
 from .image_checks import read_image
 from .data import decode_resized
-from .evaluate import top_k_indices, rank_metrics, ReidMetrics
+from .evaluate import ReidMetrics
+from .ranking import top_k_indices, rank_metrics
 
 # %% ../nbs/09_visualize.ipynb #11c52103
 def _cams(query:pd.DataFrame, gallery:pd.DataFrame): # records with `camid`

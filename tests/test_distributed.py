@@ -28,7 +28,7 @@ def ddp_run(tmp_path_factory):
     return run, res.stdout
 
 def test_rank0_checkpoint_loads_in_one_process(ddp_run):
-    from odfm.model import load_model
+    from odfm.checkpoint import load_model
     run, _ = ddp_run
     for phase in ('phase1', 'phase3'):
         model = load_model(run.stage(phase)/'model.pth')
@@ -37,7 +37,7 @@ def test_rank0_checkpoint_loads_in_one_process(ddp_run):
         assert len(pd.read_csv(run.stage(phase)/'history.csv')) == 1, 'only rank 0 writes the training log'
 
 def test_sharded_mining_equals_one_process(ddp_run, tmp_path):
-    from odfm.model import load_model
+    from odfm.checkpoint import load_model
     from odfm.mining import mine_impacts, load_impacts
     from odfm.pipeline import read_data, train_valid
     run, cfg = ddp_run[0], ddp_run[0].cfg

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 import pytest
 from odfm.synth_layouts import make_veri
-from odfm.model import ReidNet, save_model
+from odfm.model import ReidNet
+from odfm.checkpoint import save_model
 from odfm.export import load_features, has_faiss, search
 from odfm.evaluate import pairwise_dist
 from odfm.cli import main

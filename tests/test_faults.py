@@ -151,7 +151,8 @@ def test_run_dir_inside_the_dataset_root_is_refused(data):
     assert snapshot(root) == before
 
 def test_evaluate_out_inside_the_dataset_root_is_refused(data, tmp_path):
-    from odfm.model import ReidNet, save_model
+    from odfm.model import ReidNet
+    from odfm.checkpoint import save_model
     ck = save_model(ReidNet(6, arch='resnet18', attention='none', verbose=False), tmp_path/'m.pth')
     root, before = data/'veri', snapshot(data/'veri')
     refused(odfm('evaluate', ck, root, '--size', '32', '--out', root/'metrics.json'), f"--out {root/'metrics.json'} lies inside the dataset root")
@@ -250,7 +251,8 @@ def test_hostile_checkpoints_are_named_before_use(data, tmp_path):
     "Each edit of a good checkpoint: one line naming the file and the entry, before memory is spent or the network reached"
     import torch
     from odfm.cli import main
-    from odfm.model import ReidNet, save_model
+    from odfm.model import ReidNet
+    from odfm.checkpoint import save_model
     good = torch.load(save_model(ReidNet(6, arch='resnet18', attention='block', verbose=False), tmp_path/'good.pth', size=32), weights_only=True)
     img = sorted((data/'veri'/'image_query').iterdir())[0]
     edits = [('huge', lambda c: c['meta'].update(size=[100_000, 100_000]), 'its meta size is [100000, 100000]'),
@@ -318,7 +320,8 @@ def test_progress_through_a_pipe_is_one_plain_line_per_epoch_or_step(data, tmp_p
     assert '\r' not in out and '█' not in out and '|---' not in out, out[:2000]
     epochs = [l for l in out.splitlines() if l.split()[:1] in (['0'], ['1']) and l.split()[-1].count(':') == 1]
     assert len(epochs) == 2 + 1 and sum(l.split()[0] == 'epoch' for l in out.splitlines()) == 2, out   # phase 1: 2 epochs, phase 3: 1
-    from odfm.model import ReidNet, save_model
+    from odfm.model import ReidNet
+    from odfm.checkpoint import save_model
     ck = save_model(ReidNet(6, arch='resnet18', attention='none', verbose=False), tmp_path/'m.pth', size=32)
     res = subprocess.run(f"{sys.executable} -m odfm.cli embed {ck} {data/'veri'} --out {tmp_path/'f.npz'} --bs 4 --device cpu | cat",
                          shell=True, capture_output=True, text=True, timeout=300)
@@ -328,7 +331,8 @@ def test_progress_through_a_pipe_is_one_plain_line_per_epoch_or_step(data, tmp_p
 def test_progress_in_a_terminal_keeps_its_bars(data, tmp_path):
     import pty
     img = sorted((data/'veri'/'image_query').iterdir())[0]
-    from odfm.model import ReidNet, save_model
+    from odfm.model import ReidNet
+    from odfm.checkpoint import save_model
     ck = save_model(ReidNet(6, arch='resnet18', attention='none', verbose=False), tmp_path/'m.pth', size=32)
     main_fd, tty = pty.openpty()
     proc = subprocess.Popen([sys.executable, '-m', 'odfm.cli', 'embed', str(ck), str(img), '--out', str(tmp_path/'f.npz'), '--device', 'cpu'],

@@ -70,7 +70,8 @@ def test_evaluate_refuses_a_file_that_is_no_odfm_checkpoint(tiny_root, tmp_path)
     assert res.returncode != 0 and 'not an odfm ReidNet checkpoint' in res.stderr and 'Traceback' not in res.stderr
 
 def test_evaluate_a_saved_model(tiny_root, tmp_path):
-    from odfm.model import ReidNet, save_model
+    from odfm.model import ReidNet
+    from odfm.checkpoint import save_model
     ck = save_model(ReidNet(5, arch='resnet18', attention='none', verbose=False), tmp_path/'m.pth')
     res = subprocess.run(['odfm', 'evaluate', str(ck), str(tiny_root), '--size', '32', '--out', str(tmp_path/'m.json')],
                          capture_output=True, text=True, check=True)

@@ -68,7 +68,8 @@ def test_no_loader_runs_a_planted_pickle(tmp_path):
     from odfm.core import DamagedFile
     from odfm.data import tiny_dls, TinyReid, tiny_splitter
     from odfm.learner import reid_learner
-    from odfm.model import ReidNet, save_model, load_model, checkpoint_meta, read_checkpoint
+    from odfm.model import ReidNet
+    from odfm.checkpoint import save_model, load_model, checkpoint_meta, read_checkpoint
     from odfm.resume import load_resume_state, fit_resumable, read_resume_point
     from odfm.mining import load_impacts, cached_impacts, mine_impacts
     marker = tmp_path/'pwned'

@@ -11,6 +11,7 @@ from odfm.pipeline import ODFMConfig, RunDir
 from odfm.occlusion import impact_map
 from odfm.mining import load_impacts
 from odfm.visualize import image_array, overlay
+from odfm.data import imagenet_stats
 
 run = RunDir(sys.argv[1] if len(sys.argv) > 1 else 'odfm-quickstart', ODFMConfig())
 root = run.data/'synth-veri-100-0'
@@ -32,7 +33,7 @@ for j, p in enumerate(paths):
     for _, d in details[details.image == f'image_train/{Path(p).name}'].iterrows():
         axs[1, j].add_patch(mpatches.Rectangle((d.x0 * scale, d.y0 * scale), (d.x1 - d.x0) * scale, (d.y1 - d.y0) * scale, fill=False, ec='white', lw=1.2))
     b = np.array(rows.box.iloc[int(rows.p_bar.values.argmax())]) * img.shape[1] / 64
-    occluded = img.copy(); occluded[int(b[1]):int(b[3]), int(b[0]):int(b[2])] = np.array([0.485, 0.456, 0.406])
+    occluded = img.copy(); occluded[int(b[1]):int(b[3]), int(b[0]):int(b[2])] = np.array(imagenet_stats[0])
     axs[2, j].imshow(occluded)
 for ax in axs.flat: ax.axis('off')
 for i, t in enumerate(['1. train (same type and colour)', '2. impact of occluding each square (white: true cues)', '3. retrain on occluded copies']):
