@@ -7,7 +7,8 @@ import numpy as np, pandas as pd, torch
 import pytest
 from odfm.synth import make_veri
 from odfm.model import ReidNet, save_model
-from odfm.export import load_features, has_faiss, search
+from odfm.export import load_features
+from odfm.search import has_faiss, search
 from odfm.evaluate import pairwise_dist
 from odfm.cli import main
 
