@@ -28,10 +28,10 @@ commands = dict(
     quickstart='odfm.pipeline:quickstart',
     ablation='odfm.ablation:ablation_cli',
     guidance='odfm.guidance:guidance_cli',
-    evaluate='odfm.export:evaluate_cli',
+    evaluate='odfm.inference:evaluate_cli',
     export='odfm.export:export_cli',
     embed='odfm.export:embed_cli',
-    search='odfm.export:search_cli',
+    search='odfm.search:search_cli',
 )
 
 # %% ../nbs/15_cli.ipynb #5556b3ea

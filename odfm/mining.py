@@ -6,7 +6,7 @@ Docs: https://odfm-dev.github.io/odfm/mining.html.md"""
 
 # %% auto #0
 __all__ = ['state_hash', 'records_hash', 'mining_spec', 'spec_key', 'save_chunk', 'finish_impacts', 'load_impacts',
-           'cached_impacts', 'mine_impacts']
+           'cached_impacts', 'mining_batch', 'mine_impacts']
 
 # %% ../nbs/06a_mining.ipynb #30100d02
 import hashlib, json
@@ -214,6 +214,11 @@ def _mine(model, records, folder, boxes, spec, size, fill, bs, chunk, load_fn, n
     finish_impacts(folder, spans, records, boxes, spec)
     return load_impacts(folder, records)
 
+# %% ../nbs/06a_mining.ipynb #b7e3c9a2
+def mining_batch(model:torch.nn.Module)->int: # the network that scores the copies
+    "`mine_impacts`' default forward batch, in images (clean and occluded copies together): 256 on a GPU, 64 on a CPU"
+    return 256 if next(model.parameters()).device.type == 'cuda' else 64
+
 # %% ../nbs/06a_mining.ipynb #8f2f4b6a
 def mine_impacts(model:torch.nn.Module, # classifier: `model.classify(x)`, else `model(x)`, gives logits
                  records:pd.DataFrame, # training records: `path`, `label` (+ `vid`, `camid`, ...)
@@ -223,7 +228,7 @@ def mine_impacts(model:torch.nn.Module, # classifier: `model.classify(x)`, else 
                  sw:int=None, # horizontal stride; None: d // 2
                  sh:int=None, # vertical stride; None: sw
                  fill=0., # occluded value in the normalised tensor (0 = the normalisation mean, as `odfm.data`)
-                 bs:int=256, # forward batch size in images (whole images: max(1, bs//(S+1)) per batch)
+                 bs:int=None, # forward batch size in images (whole images: max(1, bs//(S+1)) per batch); None: `mining_batch(model)`
                  chunk:int=2048, # images per saved chunk (the unit of resume)
                  load_fn=None, # `load_fn(path, size)` -> normalised [3,H,W]; None: `odfm.data.load_image`
                  num_workers:int=0, # DataLoader workers decoding images
@@ -236,6 +241,7 @@ def mine_impacts(model:torch.nn.Module, # classifier: `model.classify(x)`, else 
     d, sw, sh = resolve_window(size, d, sw, sh)
     boxes = candidate_boxes(*size, d, sw, sh)
     _check_records(records)
+    bs = bs or mining_batch(model)
     if bs < 1 or chunk < 1: raise ValueError(f"mine_impacts: bs and chunk must be positive, got bs={bs}, chunk={chunk}")
     spec = mining_spec(model_id or state_hash(model), records, size, d, sw, sh, fill, amp, tag)
     folder = Path(cache_dir)/f'impacts-{spec_key(spec)}'

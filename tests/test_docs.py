@@ -1,5 +1,5 @@
 "The offline documentation check (tools/docs_check.py): its helpers always, the whole check when ODFM_DOCS=1 (minutes)."
-import os, sys, json
+import os, re, sys, json
 from pathlib import Path
 import nbformat, pytest
 
@@ -64,3 +64,35 @@ def test_debar_keeps_what_a_terminal_shows():
     bar = '█\r\r |----| 0.00% [0/2 00:00<?]\r |████| 100.00% [2/2 00:00<00:00]\r        \rwrote 2 images\n'
     assert refresh_outputs.debar(bar) == 'wrote 2 images\n'
     assert refresh_outputs.debar('epoch  loss\n0  1.5\n') == 'epoch  loss\n0  1.5\n'
+
+local_path = re.compile(r'/tmp/|\btmp[a-z0-9_]{8}\b|/(home|Users|root|work)/|site-packages')
+
+def output_texts(c):
+    "The text a reader sees in a cell's outputs: streams, plain text and HTML"
+    for o in c.get('outputs', []):
+        if 'text' in o: yield ''.join(o['text'])
+        for k in ('text/plain', 'text/html', 'text/markdown'):
+            if k in o.get('data', {}): yield ''.join(o['data'][k])
+
+@pytest.mark.parametrize('nb', sorted((root/'nbs').glob('[0-9]*.ipynb')), ids=lambda p: p.stem)
+def test_outputs_name_no_temporary_or_local_folder(nb):
+    "An example shows its files relative to the folder it works in (`odfm.core.relative_view`), never this machine's folders"
+    for c in json.loads(nb.read_text())['cells']:
+        for text in output_texts(c):
+            m = local_path.search(text)
+            assert not m, f"{nb.name}: {text[max(0, m.start() - 60):m.end() + 60]!r} in the output of\n{''.join(c['source'])[:200]}"
+
+measured = re.compile(r'\b(H100|H200|A100|V100|RTX ?\d+)\b|\b\d+[- ]cores?\b|(?<![-\w.])\d+(\.\d+)?\s?(ms|s|seconds?|minutes?|hours?)\b(?! of)|\bimg/s\b|\d(\.\d+)?\s?×\s?(faster|slower)', re.I)
+
+@pytest.mark.parametrize('nb', sorted((root/'nbs').glob('[0-9]*.ipynb')) + [root/'index.ipynb'], ids=lambda p: p.stem)
+def test_prose_names_no_machine_or_timing(nb):
+    "Prose teaches; benchmarks/README.md measures (a timing in prose goes stale with the next machine)"
+    for c in json.loads(nb.read_text())['cells']:
+        if c['cell_type'] != 'markdown': continue
+        s = ''.join(c['source'])
+        m = measured.search(s)
+        assert not m, f"{nb.name}: {s[max(0, m.start() - 80):m.end() + 40]!r}"
+
+def test_the_prose_check_catches_a_timing():
+    assert measured.search('on one H100') and measured.search('the 2-core machine') and measured.search('takes 12 s') and measured.search('1.4× faster')
+    assert not measured.search('ResNet-50 at 256×256, 5 seeds, 24 epochs')

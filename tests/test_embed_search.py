@@ -8,7 +8,8 @@ import pytest
 from odfm.synth_layouts import make_veri
 from odfm.model import ReidNet
 from odfm.checkpoint import save_model
-from odfm.export import load_features, has_faiss, search
+from odfm.export import load_features
+from odfm.search import has_faiss, search
 from odfm.evaluate import pairwise_dist
 from odfm.cli import main
 

@@ -5,7 +5,7 @@ after training) is tested in `nbs/07_learner.ipynb`, where it is taught.
 """
 import subprocess, sys, textwrap
 
-TINY_VERI = "make_veri(root, n_ids=6, train_per_id=4, gallery_per_id=2, query_per_id=1, size=32)"
+TINY_VERI = "tiny_veri(root)"
 
 def run_fresh(code):
     "Run `code` in a fresh interpreter, so that nothing this test session imported helps it"
@@ -29,7 +29,7 @@ def test_show_batch_one_figure():
         from pathlib import Path
         import matplotlib; matplotlib.use('Agg')
         import matplotlib.pyplot as plt
-        from odfm.synth_layouts import make_veri
+        from odfm.synth_layouts import tiny_veri
         from odfm.loading import load_dataset
         from odfm.data import reid_dls
         root = Path(tempfile.mkdtemp())/'veri'

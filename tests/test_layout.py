@@ -83,3 +83,16 @@ def test_cells_with_imports_hold_only_imports(nb):
 def test_the_test_catches_an_import_in_a_test_cell():
     assert imports_with_other_code('x = 1\ndef f():\n    from types import SimpleNamespace')
     assert not imports_with_other_code('#| hide\nimport re\nfrom pathlib import Path')
+
+def exported_names(mod:str) -> list:
+    "The names in `odfm/<mod>.py`'s `__all__`, read without importing it"
+    for node in ast.parse((root/'odfm'/f'{mod}.py').read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == '__all__' for t in node.targets): return ast.literal_eval(node.value)
+    return []
+
+def test_no_exported_name_in_two_modules():
+    "One name, one meaning: `from odfm.x import name` never depends on which module a reader guessed"
+    seen = {}
+    for mod in order:
+        for name in exported_names(mod): seen.setdefault(name, []).append(mod)
+    assert not {n: m for n, m in seen.items() if len(m) > 1}

@@ -2,11 +2,11 @@
 import subprocess, sys, time
 from pathlib import Path
 import pytest
-from odfm.synth_layouts import make_veri
+from odfm.synth_layouts import tiny_veri
 
 @pytest.fixture(scope='module')
 def tiny_root(tmp_path_factory):
-    return make_veri(tmp_path_factory.mktemp('data')/'veri', n_ids=10, train_per_id=6, gallery_per_id=3, query_per_id=2, size=32, n_cams=3)
+    return tiny_veri(tmp_path_factory.mktemp('data')/'veri')
 
 def odfm_run(root, run_dir, *extra):
     return ['odfm', 'run', '--run-dir', str(run_dir), '--root', str(root), '--size', '32', '--bs', '8',
