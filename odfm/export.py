@@ -34,7 +34,7 @@ from .evaluate import (embed, check_features, distance_blocks, distance_metrics,
                            rank_metrics, top_k_indices, unit_rows, vehicleid_metrics)
 from .rerank import k_reciprocal_rerank
 from .visualize import RankedList, plot_ranked_lists
-from .pipeline import query_sets, cameras
+from .overview import query_sets, cameras
 
 # %% ../nbs/13_export.ipynb #dd777a4a
 default_size = (64, 64)
