@@ -148,11 +148,13 @@ def read_checkpoint(path): # a file written by `save_model`
     check_checkpoint_config(ckpt['config'], ckpt['state_dict'], path); check_meta(ckpt.get('meta'), path)
     return ckpt
 
+# %% ../nbs/05a_checkpoint.ipynb #8b5d76c5
 def _meta(ckpt:dict):
     "The `meta` of a checkpoint dict, sequences as tuples, None where absent"
     m = ckpt.get('meta') or {}
     return {k: tuple(m[k]) if isinstance(m.get(k), list) else m.get(k) for k in meta_keys}
 
+# %% ../nbs/05a_checkpoint.ipynb #b7301029
 def checkpoint_meta(path)->dict: # a file written by `save_model`
     "What the checkpoint says about itself: size (H, W), mean, std, recipe, version (None where it does not say)"
     return _meta(read_checkpoint(path))
@@ -169,11 +171,13 @@ def _load_checkpoint(model:ReidNet, ckpt:dict, path):
     model.meta = _meta(ckpt)
     return model
 
+# %% ../nbs/05a_checkpoint.ipynb #dab505eb
 def load_into(model:ReidNet, # a network built with the checkpoint's architecture
               path): # a file written by `save_model`
     "Load the checkpoint at `path` into `model`, strictly; a different architecture is an error naming both"
     return _load_checkpoint(model, read_checkpoint(path), path)
 
+# %% ../nbs/05a_checkpoint.ipynb #c38e66ff
 def load_model(path): # a file written by `save_model`
     "Rebuild the network saved at `path` (in eval mode), its description in `model.meta`"
     ckpt = read_checkpoint(path)

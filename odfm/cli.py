@@ -22,10 +22,10 @@ from .core import OdfmError
 commands = dict(
     synth='odfm.synth_layouts:synth_cli',
     dataset='odfm.image_checks:dataset_cli',
-    train='odfm.pipeline:train_cli',
-    mine='odfm.pipeline:mine_cli',
-    run='odfm.pipeline:run_cli',
-    quickstart='odfm.pipeline:quickstart',
+    train='odfm.run_commands:train_cli',
+    mine='odfm.run_commands:mine_cli',
+    run='odfm.run_commands:run_cli',
+    quickstart='odfm.run_commands:quickstart',
     ablation='odfm.ablation:ablation_cli',
     guidance='odfm.guidance:guidance_cli',
     evaluate='odfm.inference:evaluate_cli',
@@ -66,7 +66,7 @@ def command_parser(name:str): # a key of `commands`
     "The `argparse` parser of command `name`, built from its docments (plus the run settings where it takes them)"
     fn = command_function(name)
     if not takes_settings(fn): return anno_parser(fn, prog=f'odfm {name}')
-    from odfm.pipeline import config_parser
+    from odfm.run_commands import config_parser
     return config_parser(fn, f'odfm {name}')
 
 # %% ../nbs/15_cli.ipynb #f682342f

@@ -31,7 +31,8 @@ from .resume import ResumeCheckpoint, fit_resumable
 from .checkpoint import load_model
 from .core import OdfmError, RunLock
 from .datasets import split_names
-from .pipeline import RunDir, read_data, train_valid, mining_phase, config_from_args, train_phase, phase_learner, open_run, run_data, save_phase_model
+from .pipeline import RunDir, read_data, train_valid, mining_phase, train_phase, phase_learner, open_run, run_data, save_phase_model
+from .run_commands import config_from_args
 
 # %% ../nbs/14_distributed.ipynb #e565b9c7
 def default_backend()->str:

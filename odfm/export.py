@@ -7,7 +7,7 @@ Docs: https://odfm-dev.github.io/odfm/export.html.md"""
 # %% auto #0
 __all__ = ['file_sha256', 'save_features', 'load_features', 'features_records', 'export_features', 'export_query_gallery',
            'inputs_read', 'embed_cli', 'Embedder', 'export_onnx', 'MissingExtra', 'import_onnxruntime', 'onnx_embed',
-           'check_onnx', 'export_cli']
+           'check_onnx', 'checked_onnx', 'export_cli']
 
 # %% ../nbs/13a_export.ipynb #04d82c6c
 import hashlib, warnings
@@ -57,6 +57,7 @@ def _checked(res:dict, path): # arrays read from features file `path`
         if res[k].dtype.kind not in kinds: raise ValueError(f"{path}: {k} must be {what}, got {res[k].dtype}")
     return res | dict(features=f.astype(np.float32))
 
+# %% ../nbs/13a_export.ipynb #096de154
 def load_features(path)->dict: # a file written by `save_features`
     "The arrays of a features file: features [N, D] float32, vid, camid [N] int64 (-1: unknown), paths [N] str, and split, checkpoint if any"
     path = Path(path)
@@ -101,6 +102,7 @@ def inputs_read(inputs:list, # what the user typed (`find_images`'s inputs)
     folders = {s: 'the dataset root' if dataset_layout(Path(s)) else 'the input folder' for s in inputs if Path(s).is_dir()}
     return files, folders
 
+# %% ../nbs/13a_export.ipynb #bef03642
 def embed_cli(checkpoint:str, # a model file written by `odfm train`/`odfm run` (`model.pth`)
               inputs:Annotated[str, dict(nargs='+')], # images, folders (recursive), globs ('photos/**/*.jpg'), CSVs with a path column, or dataset roots
               out:str='features.npz', # the features file to write (never an input, nor inside an input folder)
@@ -176,6 +178,17 @@ def check_onnx(model:nn.Module, # the PyTorch network
     if diff > atol: raise ValueError(f"{path}: ONNX embeddings differ from PyTorch by {diff:.2e} > {atol:.0e}")
     return diff
 
+# %% ../nbs/13a_export.ipynb #c4e1d2a7
+def checked_onnx(model:nn.Module, # the network (moved to the CPU)
+                 path, # the .onnx file to write
+                 files:ImageFiles): # a few images to compare the two runtimes on
+    "Write `model` as ONNX at `path` and check it against PyTorch on `files`, printing the largest difference"
+    model.cpu()
+    path = export_onnx(model, path, files.size)
+    diff = check_onnx(model, path, torch.stack([files[i] for i in range(len(files))]))
+    print(f"ONNX check: max |difference| {diff:.1e}")
+    return path
+
 # %% ../nbs/13a_export.ipynb #19530f89
 def export_cli(checkpoint:str, # a model file written by `odfm train`/`odfm run` (`model.pth`)
                root:str, # dataset root: VeRi-776, VehicleID or a folder
@@ -194,11 +207,6 @@ def export_cli(checkpoint:str, # a model file written by `odfm train`/`odfm run`
     hw, mean, std = input_settings(model, size, checkpoint)
     ds = load_dataset(root, **({'test_size': vehicleid_size} if vehicleid_size else {}))
     paths = export_query_gallery(model, ds, out, size, checkpoint=checkpoint, device=device, precision=prec, progress=True, where=checkpoint)
-    if onnx:
-        model.cpu()
-        paths['onnx'] = export_onnx(model, out/'model.onnx', hw)
-        files = ImageFiles(ds.query.path[:4], hw, mean, std)
-        diff = check_onnx(model, paths['onnx'], torch.stack([files[i] for i in range(len(files))]))
-        print(f"ONNX check: max |difference| {diff:.1e}")
+    if onnx: paths['onnx'] = checked_onnx(model, out/'model.onnx', ImageFiles(ds.query.path[:4], hw, mean, std))
     for k, p in paths.items(): print(f"{k}: {p}")
     return paths

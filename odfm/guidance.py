@@ -22,7 +22,8 @@ from .synth_layouts import detail_boxes, salient_kinds, meta_boxes, meta_key
 from .checkpoint import load_model
 from .occlusion import impact_arrays, cover_shares
 from .synth_validity import phase1_and_mining, detail_hit_rates
-from .pipeline import ODFMConfig, RunDir, quickstart_settings, check_config, train_valid, data_keys, fresh_occlusions, evaluate_model, query_sets
+from .pipeline import ODFMConfig, RunDir, quickstart_settings, check_config, train_valid, data_keys, fresh_occlusions, run_precision
+from .overview import evaluate_model, query_sets
 from .ablation import run_ablation, save_ablation, summary_table, paired_differences, quick_root
 
 # %% ../nbs/12a_guidance.ipynb #ddcf4c81
@@ -114,14 +115,15 @@ def arm_diagnostics(base:ODFMConfig, # the study's settings for one seed
     train, groups = train_valid(ds, base)[0], occluded_query_groups(ds, base.size)
     keys, boxes = data_keys(ds), detail_boxes(ds.root, train.path, base.size)
     mining = RunDir(run_dir, base, keys).stage('mining')
-    copies, aps = [], [grouped_ap(evaluate_model(m1, ds, base)['query_occluded'].ap, groups).assign(arm='phase 1')]
+    occluded_ap = lambda m, cfg: evaluate_model(m, ds, cfg.size, num_workers=cfg.num_workers, bf16=run_precision(cfg) == 'bf16')['query_occluded'].ap
+    copies, aps = [], [grouped_ap(occluded_ap(m1, base), groups).assign(arm='phase 1')]
     for arm, settings in arms.items():
         cfg = replace(base, **settings); run = RunDir(run_dir, cfg, keys)
         if run.stage('mining') != mining: raise ValueError(f"arm {arm!r} mines its own impacts: its copies need its own table")
         squares = trained_squares(run, train, table)
         copies.append(dict(arm=arm, copies_on_cue=float(np.mean([detail_cover_share(s, boxes) for s in squares]))))
         m3 = load_model(run.stage('phase3')/'model.pth')
-        aps.append(grouped_ap(evaluate_model(m3, ds, cfg)['query_occluded'].ap, groups).assign(arm=arm))
+        aps.append(grouped_ap(occluded_ap(m3, cfg), groups).assign(arm=arm))
     return pd.DataFrame(copies).assign(seed=base.seed), pd.concat(aps, ignore_index=True).assign(seed=base.seed)
 
 # %% ../nbs/12a_guidance.ipynb #5dc6e5b1

@@ -28,7 +28,7 @@ from .model import ReidNet, resolve_precision
 from .evaluate import embed, distance_metrics, pairwise_dist
 from .ranking import feature_metrics, rank_metrics, vehicleid_metrics
 from .rerank import k_reciprocal_rerank
-from .pipeline import query_sets, cameras
+from .overview import query_sets, cameras
 
 # %% ../nbs/13_inference.ipynb #f1c7a0d3
 def tiny_checkpoint(folder, # a new folder: the root goes to `folder/veri`, the checkpoint to `folder/model.pth`

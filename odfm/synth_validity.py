@@ -23,8 +23,9 @@ from .evaluate import euclidean_dist
 from .ranking import feature_metrics
 from .visualize import top_k, show_heatmap, load_thumb
 from .occlusion import impact_entropy, impact_map, impact_arrays, cover_shares
+from .overview import query_sets, record_features
 from .pipeline import (ODFMConfig, RunDir, check_config, read_data, train_valid, train_phase,
-                           mining_phase, query_sets, features)
+                           mining_phase, run_precision)
 from .core import RunLock, save_json, load_json, read_cached
 
 # %% ../nbs/11_synth_validity.ipynb #454ae66c
@@ -114,9 +115,9 @@ def retrieval_stats(model, # phase-1 network
                     cfg:ODFMConfig): # settings (size, workers)
     "mAP and rank-1 of every paired query set, the colour-histogram baseline and the rank-1 mistakes, as one flat dict"
     sets, g = paired_query_sets(ds), ds.gallery
-    gf, out = features(model, g, cfg), {}
+    gf, out = record_features(model, g, cfg.size, cfg.num_workers, run_precision(cfg) == 'bf16'), {}
     for name, q in sets.items():
-        qf = features(model, q, cfg)
+        qf = record_features(model, q, cfg.size, cfg.num_workers, run_precision(cfg) == 'bf16')
         m = feature_metrics(qf, gf, q.vid.values, g.vid.values, q.camid.values, g.camid.values)
         out |= {f'mAP_{name}': m.mAP, f'R1_{name}': m.rank(1)}
         if name == 'query_clean': out |= rank1_group_errors(qf, gf, q, g, identity_groups(ds.root))
