@@ -7,8 +7,8 @@ Docs: https://odfm-dev.github.io/odfm/distributed.html.md"""
 # %% auto #0
 __all__ = ['file_writers', 'phases', 'ddp_upto', 'default_backend', 'init_distributed', 'distributed', 'on_rank0_first',
            'broadcast_order', 'ShardDL', 'shard_dl', 'DDPTrainer', 'Rank0Checkpoint', 'fit_distributed',
-           'ddp_train_phase', 'shard_bounds', 'impacts_folder', 'mine_shard', 'merge_shards', 'mine_distributed',
-           'ddp_phases', 'under_torchrun']
+           'ddp_train_phase', 'shard_bounds', 'mine_shard', 'merge_shards', 'mine_distributed', 'ddp_phases',
+           'under_torchrun']
 
 # %% ../nbs/14_distributed.ipynb #2487b698
 import datetime, os, shutil
@@ -26,7 +26,7 @@ from fastai.callback.tracker import SaveModelCallback
 from fastai.data.core import TfmdDL
 from fastai.torch_core import rank_distrib, num_distrib, distrib_barrier
 from .occlusion import impact_arrays, resolve_window, add_occlusions
-from .mining import mine_impacts, load_impacts, cached_impacts, mining_spec, spec_key, state_hash, save_chunk, finish_impacts
+from .mining import mine_impacts, load_impacts, cached_impacts, mining_spec, spec_key, state_hash, save_chunk, finish_impacts, impacts_folder
 from .resume import ResumeCheckpoint, fit_resumable
 from .checkpoint import load_model
 from .core import OdfmError, RunLock
@@ -171,16 +171,6 @@ def shard_bounds(n:int, # number of items
     return n * rank // world, n * (rank + 1) // world
 
 # %% ../nbs/14_distributed.ipynb #6dbd84e8
-def impacts_folder(records:pd.DataFrame, # all the mined records
-                   cache_dir, # the run/cache folder of `mine_impacts`
-                   model_id:str, # the scoring network's identity (`state_hash`)
-                   size=(64, 64), d:int=None, sw:int=None, sh:int=None, fill=0., amp:bool=False, tag:str='', # as `mine_impacts`
-                   **_): # the other arguments of `mine_impacts`, which do not enter the key
-    "The `impacts-<key>` folder where `mine_impacts` with these arguments keeps its table, and its spec"
-    size = (size, size) if isinstance(size, int) else tuple(size)
-    spec = mining_spec(model_id, records, size, *resolve_window(size, d, sw, sh), fill, amp, tag)
-    return Path(cache_dir)/f'impacts-{spec_key(spec)}', spec
-
 def mine_shard(model:nn.Module, # the scoring network (the same on every rank)
                records:pd.DataFrame, # all the mined records (the same on every rank)
                cache_dir, # the run/cache folder of `mine_impacts`

@@ -6,7 +6,7 @@ Docs: https://odfm-dev.github.io/odfm/mining.html.md"""
 
 # %% auto #0
 __all__ = ['state_hash', 'records_hash', 'mining_spec', 'spec_key', 'save_chunk', 'finish_impacts', 'load_impacts',
-           'cached_impacts', 'mining_batch', 'mine_impacts']
+           'cached_impacts', 'mining_batch', 'impacts_folder', 'mine_impacts']
 
 # %% ../nbs/06a_mining.ipynb #30100d02
 import hashlib, json
@@ -219,6 +219,17 @@ def mining_batch(model:torch.nn.Module)->int: # the network that scores the copi
     "`mine_impacts`' default forward batch, in images (clean and occluded copies together): 256 on a GPU, 64 on a CPU"
     return 256 if next(model.parameters()).device.type == 'cuda' else 64
 
+# %% ../nbs/06a_mining.ipynb #a9d4e6b1
+def impacts_folder(records:pd.DataFrame, # the records to mine
+                   cache_dir, # the run/cache folder of `mine_impacts`
+                   model_id:str, # the scoring network's identity (`state_hash`)
+                   size=(64, 64), d:int=None, sw:int=None, sh:int=None, fill=0., amp:bool=False, tag:str='', # as `mine_impacts`
+                   **_): # the other arguments of `mine_impacts`, which do not enter the key
+    "The `impacts-<key>` folder where `mine_impacts` with these arguments keeps its table, and its spec"
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    spec = mining_spec(model_id, records, size, *resolve_window(size, d, sw, sh), fill, amp, tag)
+    return Path(cache_dir)/f'impacts-{spec_key(spec)}', spec
+
 # %% ../nbs/06a_mining.ipynb #8f2f4b6a
 def mine_impacts(model:torch.nn.Module, # classifier: `model.classify(x)`, else `model(x)`, gives logits
                  records:pd.DataFrame, # training records: `path`, `label` (+ `vid`, `camid`, ...)
@@ -243,8 +254,7 @@ def mine_impacts(model:torch.nn.Module, # classifier: `model.classify(x)`, else 
     _check_records(records)
     bs = bs or mining_batch(model)
     if bs < 1 or chunk < 1: raise ValueError(f"mine_impacts: bs and chunk must be positive, got bs={bs}, chunk={chunk}")
-    spec = mining_spec(model_id or state_hash(model), records, size, d, sw, sh, fill, amp, tag)
-    folder = Path(cache_dir)/f'impacts-{spec_key(spec)}'
+    folder, spec = impacts_folder(records, cache_dir, model_id or state_hash(model), size, d, sw, sh, fill, amp, tag)
     if (table := cached_impacts(folder, records)) is not None: return table
     return _mine(model, records, folder, boxes, spec, size, fill, bs, chunk, load_fn or _default_load_fn,
                  num_workers, amp, progress)
