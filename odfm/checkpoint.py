@@ -140,9 +140,9 @@ def read_checkpoint(path): # a file written by `save_model`
     ckpt = load_torch(path)
     if not isinstance(ckpt, dict) or ckpt.get('format') != 'odfm.ReidNet':
         raise ValueError(f"{path} is not an odfm ReidNet checkpoint (for torchvision weights use ReidNet(..., weights='{path}'))")
-    version = ckpt.get('version', 1)
-    if not _whole(version, 1): raise DamagedFile(path, f"its format version {version!r:.20} is not a whole number")
-    if version > 2: raise ValueError(f"{path} was written by a newer odfm (checkpoint format {version}): upgrade odfm")
+    version = ckpt.get('version')
+    if _whole(version, 3): raise ValueError(f"{path} was written by a newer odfm (checkpoint format {version}): upgrade odfm")
+    if version != 2: raise DamagedFile(path, f"its format version {version!r:.20} is not odfm's checkpoint format, 2")
     if not isinstance(ckpt.get('config'), dict) or not isinstance(ckpt.get('state_dict'), dict):
         raise DamagedFile(path, "an odfm checkpoint without its config or state dict")
     check_checkpoint_config(ckpt['config'], ckpt['state_dict'], path); check_meta(ckpt.get('meta'), path)

@@ -11,6 +11,7 @@ __all__ = ['file_writers', 'phases', 'ddp_upto', 'default_backend', 'init_distri
            'under_torchrun']
 
 # %% ../nbs/14_distributed.ipynb #2487b698
+from functools import partial
 import datetime, os, shutil
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -151,16 +152,8 @@ def ddp_train_phase(cfg, # `ODFMConfig`
                     init:nn.Module=None, # start from these weights (phase 3 from phase 1)
                     sync_bn:bool=False): # SyncBatchNorm (GPUs)
     "`odfm.pipeline.train_phase` across the process group: rank 0 writes, every rank returns the saved model"
-    final = Path(folder)/'model.pth'
-    if num_distrib() <= 1 or final.exists(): return train_phase(cfg, folder, train, valid, epochs, init)
-    learn = phase_learner(cfg, folder, train, valid, init)
-    model = learn.model
-    fit_distributed(learn, epochs, Path(folder)/'resume.pth', sync_bn=sync_bn)
-    if rank_distrib() == 0:
-        save_phase_model(cfg, model, final)  # with its input size and settings, as in one process
-        (Path(folder)/'resume.pth').unlink(missing_ok=True)
-    distrib_barrier()
-    return load_model(final)
+    fit = partial(fit_distributed, sync_bn=sync_bn) if num_distrib() > 1 else None
+    return train_phase(cfg, folder, train, valid, epochs, init, fit=fit)
 
 # %% ../nbs/14_distributed.ipynb #4b511d0d
 def shard_bounds(n:int, # number of items

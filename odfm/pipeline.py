@@ -13,12 +13,13 @@ __all__ = ['quickstart_settings', 'stage_keys', 'setting_rules', 'number_tuple',
 
 # %% ../nbs/10a_runs.ipynb #e74d975a
 import json, hashlib, math, numbers, os, time, difflib
+from functools import partial
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import matplotlib.pyplot as plt
 from fastai.callback.progress import CSVLogger
-from fastai.torch_core import set_seed, default_device
+from fastai.torch_core import set_seed, default_device, rank_distrib, num_distrib, distrib_barrier
 from fastcore.basics import patch
 from .core import OdfmError, odfm_warn, RunLock, DamagedFile, check_outside, atomic_write, save_json, load_json, set_aside, read_cached
 from .synth_layouts import make_veri, detail_boxes, salient_kinds
@@ -261,7 +262,8 @@ def train_phase(cfg:ODFMConfig, # settings
                 epochs:int, # epochs of this phase
                 init:torch.nn.Module=None, # start from these weights (phase 3 from phase 1)
                 tfms:list=(), # extra batch transforms of the training loader (an ablation's augmentation)
-                cbs:list=()): # extra callbacks of the fit (phase 3's fresh occlusions)
+                cbs:list=(), # extra callbacks of the fit (phase 3's fresh occlusions)
+                fit=None): # `fit(learn, epochs, resume_point)`; None: `fit_resumable` in this process
     "Train (or resume, or skip when done) one phase; its model, in eval mode"
     final = Path(folder)/'model.pth'
     if final.exists():
@@ -270,10 +272,13 @@ def train_phase(cfg:ODFMConfig, # settings
     learn = phase_learner(cfg, folder, train, valid, init)
     for t in tfms: learn.dls.train.after_batch.add(t)
     learn.add_cbs([*cbs, *([Autocast('bf16')] if run_precision(cfg) == 'bf16' else [])])
-    fit_resumable(learn, epochs, Path(folder)/'resume.pth', name=Path(folder).name.split('-')[0])
-    save_phase_model(cfg, learn.model, final)
-    (Path(folder)/'resume.pth').unlink(missing_ok=True)  # done: the resume point (model + optimiser) is only disk now
-    return learn.model.eval()
+    model, resume = learn.model, Path(folder)/'resume.pth'
+    (fit or partial(fit_resumable, name=Path(folder).name.split('-')[0]))(learn, epochs, resume)
+    if rank_distrib() == 0:  # one writer: under `torchrun` every rank trains, rank 0 saves
+        save_phase_model(cfg, model, final)
+        resume.unlink(missing_ok=True)  # done: the resume point (model + optimiser) is only disk now
+    if num_distrib() <= 1: return model.eval()
+    distrib_barrier(); return load_model(final)
 
 # %% ../nbs/10a_runs.ipynb #64ed6ea1
 def _whole(v): return isinstance(v, numbers.Integral) and not isinstance(v, bool)
