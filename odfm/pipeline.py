@@ -8,8 +8,9 @@ Docs: https://odfm-dev.github.io/odfm/runs.html.md"""
 __all__ = ['quickstart_settings', 'stage_keys', 'setting_rules', 'number_tuple', 'ODFMConfig', 'config_from_dict',
            'setting_defaults', 'stage_hash', 'records_key', 'RunDir', 'synth_root', 'run_dataset', 'test_records',
            'data_keys', 'train_valid', 'recipe_of', 'new_model', 'phase_learner', 'run_precision', 'save_phase_model',
-           'train_phase', 'check_config', 'check_sampler', 'dataset_folder', 'read_data', 'open_run', 'run_data',
-           'mining_phase', 'salient_boxes', 'fresh_occlusions', 'cmc_curve', 'save_figures', 'save_results', 'run_odfm']
+           'finished_model', 'train_phase', 'check_config', 'check_sampler', 'dataset_folder', 'read_data', 'open_run',
+           'run_data', 'mining_phase', 'salient_boxes', 'fresh_occlusions', 'cmc_curve', 'save_figures', 'save_results',
+           'run_odfm']
 
 # %% ../nbs/10a_runs.ipynb #e74d975a
 import json, hashlib, math, numbers, os, time, difflib
@@ -255,20 +256,24 @@ def save_phase_model(cfg:ODFMConfig, model:torch.nn.Module, path:Path): # settin
     "Save a phase's network with its input size and settings, so that the checkpoint describes itself"
     return save_model(model, path, size=cfg.size, recipe=asdict(cfg) | dict(precision=run_precision(cfg)))  # the precision used
 
+# %% ../nbs/10a_runs.ipynb #d2f7a3c9
+def finished_model(path:Path): # a phase's `model.pth`
+    "The phase's saved model, or None: none yet, or a damaged one, set aside so that the phase trains again rather than stay blocked"
+    if not path.exists(): return None
+    try: return load_model(path)
+    except DamagedFile as e: set_aside(e.path, e.why)
+
 # %% ../nbs/10a_runs.ipynb #b1563716
 def train_phase(cfg:ODFMConfig, # settings
                 folder:Path, # the phase's folder
                 train:pd.DataFrame, valid:pd.DataFrame, # training / held-out records
                 epochs:int, # epochs of this phase
                 init:torch.nn.Module=None, # start from these weights (phase 3 from phase 1)
-                tfms:list=(), # extra batch transforms of the training loader (an ablation's augmentation)
-                cbs:list=(), # extra callbacks of the fit (phase 3's fresh occlusions)
+                tfms:list=(), cbs:list=(), # extra batch transforms of the training loader (an ablation's); callbacks of the fit (phase 3's)
                 fit=None): # `fit(learn, epochs, resume_point)`; None: `fit_resumable` in this process
     "Train (or resume, or skip when done) one phase; its model, in eval mode"
     final = Path(folder)/'model.pth'
-    if final.exists():
-        try: return load_model(final)
-        except DamagedFile as e: set_aside(e.path, e.why)  # retrain rather than stay blocked
+    if (done := finished_model(final)) is not None: return done
     learn = phase_learner(cfg, folder, train, valid, init)
     for t in tfms: learn.dls.train.after_batch.add(t)
     learn.add_cbs([*cbs, *([Autocast('bf16')] if run_precision(cfg) == 'bf16' else [])])
