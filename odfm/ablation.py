@@ -198,9 +198,10 @@ def ablation_cli(run_dir:str='odfm-ablation', # the run folder: data, phases and
                  recipe:str=None, # training preset (default: the quickstart's, cpu; paper: the paper's recipe)
                  epochs1:int=None, # phase-1 epochs (default: the quickstart's, 24)
                  epochs3:int=None, # phase-3 epochs of the synthesis arms (default 6); the others get (1+k)·epochs3
-                 arms:str=None): # comma-separated arms (default: all)
+                 arms:str=None, # comma-separated arms (default: all)
+                 precision:str=None): # auto (bf16 where the device computes in it natively, the default), fp32 or bf16
     "ODFM's ablation at equal training passes: every arm × seed, mean ± std, paired comparisons, chart"
-    base = ablation_config(run_dir, quick, synth_ids=ids, recipe=recipe, epochs1=epochs1, epochs3=epochs3)
+    base = ablation_config(run_dir, quick, synth_ids=ids, recipe=recipe, epochs1=epochs1, epochs3=epochs3, precision=precision)
     seeds = [int(s) for s in (seeds or ('0,1' if quick else '0,1,2,3,4')).split(',')]
     names = [a.strip() for a in arms.split(',')] if arms else list(ablation_arms)
     for a in names: arm_config(a, base)  # unknown arms fail before any training

@@ -32,7 +32,7 @@ from .resume import ResumeCheckpoint, fit_resumable
 from .checkpoint import load_model
 from .core import OdfmError, RunLock
 from .datasets import split_names
-from .pipeline import RunDir, read_data, train_valid, mining_phase, train_phase, phase_learner, open_run, run_data, save_phase_model
+from .pipeline import RunDir, read_data, train_valid, mining_settings, mining_phase, train_phase, phase_learner, open_run, run_data, save_phase_model
 from .run_commands import config_from_args
 
 # %% ../nbs/14_distributed.ipynb #e565b9c7
@@ -230,7 +230,7 @@ def ddp_phases(run:RunDir, # the run (its folder must be seen by every rank)
     train, valid = train_valid(on_rank0_first(read_data, run) if ds is None else ds, cfg)
     m1 = ddp_train_phase(cfg, run.make('phase1'), train, valid, cfg.epochs1, sync_bn=sync_bn)
     if upto == 'phase1': return m1
-    mine_distributed(m1, train, run.make('mining'), size=cfg.size, d=cfg.d, sw=cfg.stride, sh=cfg.stride, num_workers=cfg.num_workers)
+    mine_distributed(m1, train, run.make('mining'), **mining_settings(cfg))  # the settings `mining_phase` reads the table back with
     if upto == 'mining': return m1
     _, occ = mining_phase(run, m1, train)
     return ddp_train_phase(cfg, run.make('phase3'), add_occlusions(train, occ), valid, cfg.epochs3,

@@ -9,8 +9,8 @@ __all__ = ['quickstart_settings', 'stage_keys', 'setting_rules', 'number_tuple',
            'setting_defaults', 'stage_hash', 'records_key', 'RunDir', 'synth_root', 'run_dataset', 'test_records',
            'data_keys', 'train_valid', 'recipe_of', 'new_model', 'phase_learner', 'run_precision', 'save_phase_model',
            'finished_model', 'train_phase', 'check_config', 'check_sampler', 'dataset_folder', 'read_data', 'open_run',
-           'run_data', 'mining_phase', 'salient_boxes', 'fresh_occlusions', 'cmc_curve', 'save_figures', 'save_results',
-           'run_odfm']
+           'run_data', 'mining_settings', 'mining_phase', 'salient_boxes', 'fresh_occlusions', 'cmc_curve',
+           'save_figures', 'run_metrics', 'save_results', 'run_odfm']
 
 # %% ../nbs/10a_runs.ipynb #e74d975a
 import json, hashlib, math, numbers, os, time, difflib
@@ -28,7 +28,7 @@ from .loading import load_dataset, check_trainable
 from .datasets import add_labels, VehicleID, split_names
 from .image_checks import describe_bad, UnreadableImage
 from .data import reid_dls, split_holdout
-from .model import ReidNet, archs, precisions, resolve_precision
+from .model import ReidNet, archs, precisions, resolve_precision, native_bf16
 from .checkpoint import save_model, load_model
 from .learner import Autocast
 from .occlusion import sample_occlusions, add_occlusions, occlusion_methods, impact_arrays, FreshOcclusions, oracle_table
@@ -143,6 +143,7 @@ def stage_hash(cfg:ODFMConfig, # settings
     "Eight hex digits identifying the settings (those not at their defaults) and the data `stage` depends on"
     default = setting_defaults()
     sub = {k: v for k in stage_keys[stage] if (v := getattr(cfg, k)) != default[k]}
+    if cfg.precision == 'auto' and native_bf16(default_device()): sub['precision'] = 'bf16'  # auto: what it computes in here
     return hashlib.sha1((json.dumps(sub, sort_keys=True, default=_plain_number) + data).encode()).hexdigest()[:8]
 
 # %% ../nbs/10a_runs.ipynb #90cf79f8
@@ -402,13 +403,16 @@ def run_data(run:RunDir, # the run, whose folder exists
     return check_trainable(ds, evaluate)
 
 # %% ../nbs/10a_runs.ipynb #2f81753b
+def mining_settings(cfg:ODFMConfig)->dict: # the run's settings
+    "`mine_impacts`'s settings of a run: input size, window, strides, loader workers and precision"
+    return dict(size=cfg.size, d=cfg.d, sw=cfg.stride, sh=cfg.stride, num_workers=cfg.num_workers, amp=run_precision(cfg) == 'bf16')
+
 def mining_phase(run:RunDir, # the run
                  model:torch.nn.Module, # the phase-1 model
                  train:pd.DataFrame): # labelled training records
     "Phase 2: the impact table of every training image and its sampled occluded copies"
     cfg = run.cfg
-    table = mine_impacts(model, train, run.make('mining'), size=cfg.size, d=cfg.d, sw=cfg.stride, sh=cfg.stride,
-                         num_workers=cfg.num_workers, amp=run_precision(cfg) == 'bf16')
+    table = mine_impacts(model, train, run.make('mining'), **mining_settings(cfg))
     if cfg.sampling == 'none': return table, train.iloc[:0].assign(box=None)
     if cfg.sampling == 'oracle': return table, sample_occlusions(oracle_table(table, salient_boxes(run, train)), k=cfg.k, method='topk')
     return table, sample_occlusions(table, k=cfg.k, method=cfg.sampling, seed=cfg.seed, size=(cfg.size, cfg.size), temperature=cfg.temperature)
@@ -429,9 +433,7 @@ def fresh_occlusions(run:RunDir, # the run
     if not (cfg.redraw or cfg.remine_every or cfg.sampling == 'cutout'): return None
     def remine(model): # the current model's impacts; its random numbers left as they were, so that a resumed fit draws the same
         with torch.random.fork_rng(devices=[]):
-            return impact_arrays(mine_impacts(model, train, run.make('phase3')/'remined', size=cfg.size, d=cfg.d, sw=cfg.stride,
-                                              sh=cfg.stride, num_workers=cfg.num_workers, progress=False,
-                                              amp=run_precision(cfg) == 'bf16'))[0]
+            return impact_arrays(mine_impacts(model, train, run.make('phase3')/'remined', progress=False, **mining_settings(cfg)))[0]
     p_bar, cands = impact_arrays(table)
     return FreshOcclusions(len(train), p_bar, cands, cfg.k, cfg.sampling, cfg.seed, cfg.temperature, (cfg.size, cfg.size),
                            cfg.redraw, cfg.remine_every, remine, run.make('phase3')/'remined')
@@ -450,13 +452,17 @@ def save_figures(folder:Path, metrics:dict): # where to write; {model: {query se
     fig.tight_layout(); atomic_write(folder/'cmc.png', lambda f: fig.savefig(f, format='png')); plt.close(fig)
 
 # %% ../nbs/10a_runs.ipynb #c4e1d2a8
+def run_metrics(cfg:ODFMConfig, model, ds)->dict: # settings; a trained network; its `ReidDataset`
+    "`evaluate_model`'s metrics of every query set, at the run's input size, workers and precision"
+    return evaluate_model(model, ds, cfg.size, num_workers=cfg.num_workers, bf16=run_precision(cfg) == 'bf16')
+
 def save_results(run:RunDir, # the run, its data read
                  ds, # its dataset
                  models:dict, # {'phase1': model, 'odfm': model}
                  **info): # what else the results record (n_train, n_occluded, seconds)
     "Score the models on every query set, save the metrics, then the figures; the results as saved"
     cfg = run.cfg
-    metrics = {k: evaluate_model(m, ds, cfg.size, num_workers=cfg.num_workers, bf16=run_precision(cfg) == 'bf16') for k, m in models.items()}
+    metrics = {k: run_metrics(cfg, m, ds) for k, m in models.items()}
     res = dict(config=asdict(cfg), keys=run.keys, **info, metrics={m: {q: v.to_dict() for q, v in sets.items()} for m, sets in metrics.items()})
     save_json(res, run.metrics)  # the results first: the figures only present them
     try: save_figures(run.stage('phase3')/'figures', metrics)

@@ -80,9 +80,10 @@ def quickstart(run_dir:str='odfm-quickstart', # where the data, checkpoints, met
                seed:int=0, # seed of the data and the training
                recipe:str=quickstart_settings['recipe'], # training preset: cpu, paper or strong (`07b_strong`)
                epochs1:int=quickstart_settings['epochs1'], # phase 1 epochs
-               epochs3:int=quickstart_settings['epochs3']): # phase 3 epochs
+               epochs3:int=quickstart_settings['epochs3'], # phase 3 epochs
+               precision:str='auto'): # auto (bf16 where the device computes in it natively), fp32 or bf16
     "Synthetic benchmark -> phase 1 -> mining -> phase 3 -> metrics of both models, on the CPU in minutes"
-    cfg = ODFMConfig(synth_ids=ids, seed=seed, recipe=recipe, epochs1=epochs1, epochs3=epochs3)
+    cfg = ODFMConfig(synth_ids=ids, seed=seed, recipe=recipe, epochs1=epochs1, epochs3=epochs3, precision=precision)
     res = run_odfm(cfg, run_dir)
     print(metrics_table(res['metrics']).to_string())
     print(f"metrics and figures: {RunDir(run_dir, cfg, res['keys']).metrics.parent}")
