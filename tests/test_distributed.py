@@ -39,11 +39,11 @@ def test_rank0_checkpoint_loads_in_one_process(ddp_run):
 def test_sharded_mining_equals_one_process(ddp_run, tmp_path):
     from odfm.checkpoint import load_model
     from odfm.mining import mine_impacts, load_impacts
-    from odfm.pipeline import read_data, train_valid
+    from odfm.pipeline import read_data, train_valid, mining_settings
     run, cfg = ddp_run[0], ddp_run[0].cfg
     train, _ = train_valid(read_data(run), cfg)
-    single = mine_impacts(load_model(run.stage('phase1')/'model.pth'), train, tmp_path, size=32, d=16, sw=8, sh=8, progress=False)
-    [merged_dir] = list(run.stage('mining').glob('impacts-*'))
+    single = mine_impacts(load_model(run.stage('phase1')/'model.pth'), train, tmp_path, progress=False, **mining_settings(cfg))
+    [merged_dir] = list(run.stage('mining').glob('impacts-*'))  # one table: phase 3 read back what the group mined
     [single_dir] = list(tmp_path.glob('impacts-*'))
     assert merged_dir.name == single_dir.name, 'the merged table is cached under the single-process key'
     assert not (merged_dir/'shards').exists()
