@@ -297,7 +297,9 @@ def test_world_size_that_is_not_a_number_is_named(data):
 def test_ctrl_c_stops_quietly_and_a_rerun_resumes(data, tmp_path):
     "SIGINT in phase 1: exit 130, one line, no traceback; the same command then finishes the run"
     args = [sys.executable, '-m', 'odfm.cli', 'run', '--root', str(data/'veri'), '--run-dir', str(tmp_path/'run'), *tiny[:4], '--epochs1', '40', *tiny[6:]]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C at a terminal: SIGINT at its default, even where this test runs as a background job (which ignores it)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for _ in range(600):   # wait until phase 1 has finished an epoch
         if list((tmp_path/'run').glob('phase1-*/history.csv')) or proc.poll() is not None: break
         time.sleep(0.5)
