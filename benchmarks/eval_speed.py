@@ -241,7 +241,7 @@ def run(a):
     print(f"\nonce: torchreid's route, distance matrix {t_tdist:.3f} s + per-query NumPy loop {t_loop:.3f} s (all queries) = "
           f"{t_tdist + t_loop:.3f} s: {(t_tdist + t_loop) / t_fm:.0f}x odfm's median")
     print(f"  the loop on odfm's distances agrees with feature_metrics: {fmt(g_loop)}")
-    res.update(problem=vars(a), feature_metrics=fm.to_dict(), fastreid=fr_name, times=times, cpu_times=cpu_times,
+    res.update(problem={k: v for k, v in vars(a).items() if k not in ('scratch', 'save')}, feature_metrics=fm.to_dict(), fastreid=fr_name, times=times, cpu_times=cpu_times,
                ratios=ratios, exact=dict(reference_queries=n_ref, reference_gaps=g_ref, loop_gaps=g_loop),
                torchreid=dict(distance_seconds=t_tdist, loop_seconds=t_loop, total=t_tdist + t_loop),
                max_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, load_after=os.getloadavg())
