@@ -7,7 +7,7 @@ Docs: https://odfm-dev.github.io/odfm/guidance.html.md"""
 # %% auto #0
 __all__ = ['guidance_base', 'schedules', 'salient_arms', 'fresh_arms', 'window_arms', 'studies', 'schedule_arms',
            'guidance_config', 'salient_preconditions', 'trained_squares', 'detail_cover_share', 'occluded_query_groups',
-           'grouped_ap', 'arm_diagnostics', 'grow_table', 'guidance_cli']
+           'grouped_ap', 'arm_diagnostics', 'grow_table', 'check_precision', 'guidance_cli']
 
 # %% ../nbs/12a_guidance.ipynb #dd9f4820
 from ast import literal_eval
@@ -17,12 +17,12 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import torch
-from .core import atomic_write
+from .core import atomic_write, OdfmError, load_json, save_json
 from .synth_layouts import detail_boxes, salient_kinds, meta_boxes, meta_key
 from .checkpoint import load_model
 from .occlusion import impact_arrays, cover_shares
 from .synth_validity import phase1_and_mining, detail_hit_rates
-from .pipeline import ODFMConfig, RunDir, quickstart_settings, check_config, train_valid, data_keys, fresh_occlusions, run_metrics
+from .pipeline import ODFMConfig, RunDir, quickstart_settings, check_config, train_valid, data_keys, fresh_occlusions, run_metrics, run_precision
 from .overview import query_sets
 from .ablation import run_ablation, save_ablation, summary_table, paired_differences, quick_root
 
@@ -139,6 +139,14 @@ def grow_table(path:Path, # a study's CSV table, with a `seed` column
     atomic_write(path, lambda f: df.to_csv(f, index=False), 'w')
     return df
 
+def check_precision(out:Path, # a study's folder of tables
+                    precision:str): # what this call computes in: 'fp32' or 'bf16'
+    "Record the precision of a study's tables in `out`, or refuse a call that would add rows of another"
+    f = out/'precision.json'
+    if f.exists() and (old := load_json(f)['precision']) != precision:
+        raise OdfmError(f"{out} holds rows computed in {old}, and this call computes in {precision}: give --precision {old}, or another --out")
+    out.mkdir(parents=True, exist_ok=True); save_json(dict(precision=precision), f)
+
 def guidance_cli(study:str, # one of `studies`: schedules, salient, fresh or window
                  run_dir:str='odfm-guidance', # the run folder: data, phases (a re-run resumes)
                  out:str=None, # folder of the tables; `run_dir/<study>` when not given
@@ -149,6 +157,7 @@ def guidance_cli(study:str, # one of `studies`: schedules, salient, fresh or win
     if study not in studies: raise ValueError(f"unknown study {study!r}; choose from {', '.join(studies)}")
     arms, phase1_rows, default_seeds, cues = studies[study]
     base, out = guidance_config(run_dir, quick, cues, precision), Path(out or Path(run_dir)/study)
+    check_precision(out, run_precision(base))
     for s in ([int(s) for s in seeds.split(',')] if seeds else default_seeds):
         df = grow_table(out/'results.csv', run_ablation(base, run_dir, [s], arms, phase1_rows)); save_ablation(df, out)
         if cues == 'salient': grow_table(out/'preconditions.csv', pd.DataFrame([dict(seed=s) | salient_preconditions(replace(base, seed=s), run_dir)]))
