@@ -7,7 +7,7 @@ Docs: https://odfm-dev.github.io/odfm/guidance.html.md"""
 # %% auto #0
 __all__ = ['guidance_base', 'schedules', 'salient_arms', 'fresh_arms', 'window_arms', 'studies', 'schedule_arms',
            'guidance_config', 'salient_preconditions', 'trained_squares', 'detail_cover_share', 'occluded_query_groups',
-           'grouped_ap', 'arm_diagnostics', 'grow_table', 'check_precision', 'guidance_cli']
+           'grouped_ap', 'arm_diagnostics', 'grown_table', 'check_precision', 'guidance_cli']
 
 # %% ../nbs/12a_guidance.ipynb #dd9f4820
 from ast import literal_eval
@@ -130,14 +130,11 @@ def arm_diagnostics(base:ODFMConfig, # the study's settings for one seed
     return pd.DataFrame(copies).assign(seed=base.seed), pd.concat(aps, ignore_index=True).assign(seed=base.seed)
 
 # %% ../nbs/12a_guidance.ipynb #5dc6e5b1
-def grow_table(path:Path, # a study's CSV table, with a `seed` column
-               rows:pd.DataFrame)->pd.DataFrame: # the rows of the seeds just run
-    "Write `rows` into `path` (atomically), beside the rows of the other seeds it holds; the whole table"
+def grown_table(path:Path, # a study's CSV table, with a `seed` column (it need not exist yet)
+                rows:pd.DataFrame)->pd.DataFrame: # the rows of the seeds just run
+    "`rows` beside the rows of the other seeds `path` holds, in seed order: the table to write back"
     old = pd.read_csv(path) if path.exists() else rows.iloc[:0]
-    df = pd.concat([old[~old.seed.isin(rows.seed)], rows], ignore_index=True).sort_values('seed', kind='stable', ignore_index=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda f: df.to_csv(f, index=False), 'w')
-    return df
+    return pd.concat([old[~old.seed.isin(rows.seed)], rows], ignore_index=True).sort_values('seed', kind='stable', ignore_index=True)
 
 def check_precision(out:Path, # a study's folder of tables
                     precision:str): # what this call computes in: 'fp32' or 'bf16'
@@ -158,11 +155,12 @@ def guidance_cli(study:str, # one of `studies`: schedules, salient, fresh or win
     arms, phase1_rows, default_seeds, cues = studies[study]
     base, out = guidance_config(run_dir, quick, cues, precision), Path(out or Path(run_dir)/study)
     check_precision(out, run_precision(base))
+    def grow(name, rows): t = grown_table(out/name, rows); atomic_write(out/name, lambda f: t.to_csv(f, index=False), 'w')
     for s in ([int(s) for s in seeds.split(',')] if seeds else default_seeds):
-        df = grow_table(out/'results.csv', run_ablation(base, run_dir, [s], arms, phase1_rows)); save_ablation(df, out)
-        if cues == 'salient': grow_table(out/'preconditions.csv', pd.DataFrame([dict(seed=s) | salient_preconditions(replace(base, seed=s), run_dir)]))
+        df = grown_table(out/'results.csv', run_ablation(base, run_dir, [s], arms, phase1_rows)); save_ablation(df, out)  # writes results.csv
+        if cues == 'salient': grow('preconditions.csv', pd.DataFrame([dict(seed=s) | salient_preconditions(replace(base, seed=s), run_dir)]))
         if study == 'fresh':  # the arms all share the base's mining
             copies, aps = arm_diagnostics(replace(base, seed=s), run_dir, arms)
-            grow_table(out/'copies.csv', copies); grow_table(out/'occluded_ap.csv', aps)
+            grow('copies.csv', copies); grow('occluded_ap.csv', aps)
     print(summary_table(df).to_string())
     return df
