@@ -11,6 +11,7 @@ __all__ = ['archs', 'bf16_cpu_flags', 'precisions', 'check_choice', 'resnet_body
 
 # %% ../nbs/05_model.ipynb #87edb177
 import pickle
+from functools import cache
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch, torch.nn as nn
@@ -212,11 +213,12 @@ def reid_splitter(model:ReidNet): # the network to split
 bf16_cpu_flags = ('avx512_bf16', 'amx_bf16')  # the CPU instructions that compute in bfloat16 natively
 precisions = ('auto', 'fp32', 'bf16')
 
-def cpu_flags(cpuinfo='/proc/cpuinfo') -> set: # the file listing the CPU's features (Linux)
-    "The instruction-set flags of this machine's CPU; none where `cpuinfo` cannot be read"
+@cache  # a CPU's flags do not change while a process runs, and run folders ask for them at every stage
+def cpu_flags(cpuinfo='/proc/cpuinfo') -> frozenset: # the file listing the CPU's features (Linux)
+    "The instruction-set flags of this machine's CPU, read once per process; none where `cpuinfo` cannot be read"
     try: lines = Path(cpuinfo).read_text().splitlines()
-    except OSError: return set()
-    return set(next((l.split(':', 1)[1].split() for l in lines if l.startswith('flags')), []))
+    except OSError: return frozenset()
+    return frozenset(next((l.split(':', 1)[1].split() for l in lines if l.startswith('flags')), []))
 
 def native_bf16(device, # a torch device, or its name
                 flags=None) -> bool: # the CPU's flags; `cpu_flags()` when None
